@@ -1,0 +1,14 @@
+//! icp-audit: audits websites filed for China ICP (ICP备案) the way a hosting provider's
+//! inspection (备案核查) does, and reports the rectification notices (整改通知) that apply.
+//!
+//! The pipeline: [`inventory`] rows become [`inventory::FilingRecord`]s; [`record`] checks the
+//! record alone; [`resolve`], [`fetch`] and [`page`] gather evidence from the network; [`rules`]
+//! turn evidence into [`finding::Finding`]s keyed to the [`catalogue`]; [`report`] writes them.
+
+pub mod catalogue;
+pub mod codes;
+pub mod date;
+pub mod domain;
+pub mod finding;
+pub mod inventory;
+pub mod record;
