@@ -151,7 +151,7 @@ mod tests {
         assert_eq!(ok("WWW.Example.CN"), "www.example.cn");
         assert_eq!(ok("example.cn."), "example.cn");
         assert_eq!(ok("  example.cn "), "example.cn");
-        assert_eq!(ok("中文网站.cn"), "xn--5tzm5gr99a.cn");
+        assert_eq!(ok("中文网站.cn"), "xn--fiq228c37oz8d.cn");
         assert_eq!(ok("https://www.example.cn:8443/path?q=1"), "www.example.cn");
         assert_eq!(ok("HTTP://example.cn"), "example.cn");
     }
