@@ -162,3 +162,111 @@ impl Catalogue {
         self.notices.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes;
+
+    fn catalogue() -> Catalogue {
+        Catalogue::from_sources(SOURCES).unwrap_or_else(|e| panic!("catalogue: {e}"))
+    }
+
+    fn blank_fields(n: &Notice) -> Vec<&'static str> {
+        let texts = [
+            ("notice", n.notice.as_str()),
+            ("group", n.group.as_str()),
+            ("gist_zh", n.gist_zh.as_str()),
+            ("gist_en", n.gist_en.as_str()),
+            ("check_zh", n.check_zh.as_str()),
+            ("check_en", n.check_en.as_str()),
+        ];
+        let lists = [
+            ("causes_zh", &n.causes_zh),
+            ("causes_en", &n.causes_en),
+            ("fixes_zh", &n.fixes_zh),
+            ("fixes_en", &n.fixes_en),
+        ];
+
+        let blank_text = texts
+            .iter()
+            .filter(|(_, t)| t.trim().is_empty())
+            .map(|(f, _)| *f);
+        let blank_list = lists
+            .iter()
+            .filter(|(_, l)| l.is_empty() || l.iter().any(|t| t.trim().is_empty()))
+            .map(|(f, _)| *f);
+        blank_text.chain(blank_list).collect()
+    }
+
+    #[test]
+    fn every_entry_has_text_in_both_languages() {
+        let catalogue = catalogue();
+        assert!(!catalogue.is_empty());
+
+        for notice in catalogue.iter() {
+            let blank = blank_fields(notice);
+            assert!(blank.is_empty(), "{}: blank {blank:?}", notice.code);
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_across_files() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (file, text) in SOURCES {
+            let parsed: CatalogueFile = toml::from_str(text).unwrap();
+            for notice in parsed.notice {
+                assert!(
+                    seen.insert(notice.code.clone()),
+                    "{file}: {} twice",
+                    notice.code
+                );
+            }
+        }
+        assert_eq!(seen.len(), catalogue().len());
+    }
+
+    #[test]
+    fn every_raised_code_is_catalogued_and_automated() {
+        let catalogue = catalogue();
+        for code in codes::ALL {
+            let notice = catalogue
+                .get(code)
+                .unwrap_or_else(|| panic!("{code} not catalogued"));
+            assert_ne!(
+                notice.detection,
+                Detection::Manual,
+                "{code} is raised but marked manual"
+            );
+        }
+    }
+
+    #[test]
+    fn variants_share_a_title_and_are_labelled() {
+        let catalogue = catalogue();
+        for notice in catalogue.iter() {
+            let siblings = catalogue
+                .iter()
+                .filter(|n| n.notice == notice.notice)
+                .count();
+            assert_eq!(siblings > 1, notice.variant.is_some(), "{}", notice.code);
+        }
+    }
+
+    #[test]
+    fn reference_leaves_are_all_present() {
+        let catalogue = catalogue();
+        let subject = (1..=9).map(|i| format!("SUBJ-0{i}"));
+        let internet = [
+            "NET-01", "NET-02a", "NET-02b", "NET-03", "NET-04", "NET-05", "NET-06",
+        ];
+        let app = [
+            "APP-01a", "APP-01b", "APP-02", "APP-03", "APP-04", "APP-05", "APP-06a", "APP-06b",
+        ];
+        let listed = internet.iter().chain(app.iter()).map(|c| c.to_string());
+
+        for code in subject.chain(listed) {
+            assert!(catalogue.get(&code).is_some(), "{code} missing");
+        }
+    }
+}
