@@ -12,3 +12,8 @@ pub mod domain;
 pub mod finding;
 pub mod inventory;
 pub mod record;
+pub mod address;
+pub mod charset;
+pub mod cloud;
+pub mod filing_number;
+pub mod page;
