@@ -1,1 +1,360 @@
-fn main() {}
+//! The `icp-audit` command line: `audit` an inventory, `check` one domain, list the
+//! `findings` catalogue and `explain` one notice.
+//!
+//! Exit status: 0 no findings, 1 findings, 2 bad usage or unreadable input (the message names
+//! the file, line and column at fault).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use icp_audit::address::AddressPolicy;
+use icp_audit::audit::{AuditOptions, Auditor, SiteReport};
+use icp_audit::catalogue::Catalogue;
+use icp_audit::cloud::CloudRanges;
+use icp_audit::date::Date;
+use icp_audit::fetch::FetchConfig;
+use icp_audit::inventory::{FilingRecord, InventoryReader};
+use icp_audit::report::{self, CsvSink, Format, JsonlSink};
+use icp_audit::resolve::DnsConfig;
+
+#[derive(Parser)]
+#[command(name = "icp-audit", version, about = "Audits ICP-filed websites the way the hosting provider's inspection (备案核查) does")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Audit every site of an inventory (CSV or JSON Lines) and write a report.
+    Audit(AuditArgs),
+    /// Audit one domain and show what was checked, what was found and what to do.
+    Check(CheckArgs),
+    /// List the catalogue of rectification notices.
+    Findings {
+        #[arg(long, value_enum, default_value = "text")]
+        format: ListFormat,
+    },
+    /// Print one catalogue entry in Chinese and English (a code or the notice title).
+    Explain { code: String },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    /// The inventory: CSV with a header row (domain, filing_number, site_name, …) or JSON Lines.
+    inventory: PathBuf,
+    /// Where to write the report (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "csv")]
+    format: Format,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The domain to audit.
+    domain: String,
+    /// The filed number (e.g. 京ICP备12345678号-1); without it the footer is only reported.
+    #[arg(long)]
+    filing_number: Option<String>,
+    /// The filed site name; without it the page's names are only reported.
+    #[arg(long)]
+    site_name: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+#[derive(Args)]
+struct NetArgs {
+    /// A DNS resolver to ask instead of the system's (repeatable).
+    #[arg(long = "resolver", value_name = "IP:PORT")]
+    resolvers: Vec<SocketAddr>,
+    /// A file of the cloud's CIDR prefixes (repeatable; default: the shipped Huawei Cloud list).
+    #[arg(long = "cloud-ranges", value_name = "FILE")]
+    cloud_ranges: Vec<PathBuf>,
+    /// A PEM file of extra trusted CA certificates (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_certs: Vec<PathBuf>,
+    /// Seconds for all of one site's network work.
+    #[arg(long, default_value_t = 20.0)]
+    timeout: f64,
+    /// Sites audited at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Allow connections to loopback, private, link-local and reserved addresses.
+    #[arg(long)]
+    allow_private: bool,
+    /// The date to audit as of, YYYY-MM-DD (default: today in China).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    as_of: Option<String>,
+    /// Days before an expiry date that raise an "expiring soon" finding.
+    #[arg(long, default_value_t = 30)]
+    warn_days: u32,
+    /// Most bytes of a page read and analysed.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Port for http:// URLs without one (for test worlds; 80 on the internet).
+    #[arg(long, default_value_t = 80, hide_short_help = true)]
+    http_port: u16,
+    /// Port for https:// URLs without one (for test worlds; 443 on the internet).
+    #[arg(long, default_value_t = 443, hide_short_help = true)]
+    https_port: u16,
+}
+
+impl NetArgs {
+    fn options(&self) -> Result<AuditOptions> {
+        if !(self.timeout > 0.0 && self.timeout.is_finite()) {
+            bail!("--timeout: expected a positive number of seconds, got {}", self.timeout);
+        }
+        let as_of = match &self.as_of {
+            Some(text) => text.parse::<Date>().with_context(|| format!("--as-of {text:?}"))?,
+            None => Date::today_in_china(),
+        };
+        let fetch = FetchConfig {
+            policy: if self.allow_private { AddressPolicy::allow_private() } else { AddressPolicy::public_only() },
+            max_body_bytes: self.max_body_bytes.max(1024),
+            http_port: self.http_port,
+            https_port: self.https_port,
+            ..FetchConfig::default()
+        };
+        Ok(AuditOptions {
+            dns: DnsConfig { servers: self.resolvers.clone(), ..DnsConfig::default() },
+            fetch,
+            ca_files: self.ca_certs.clone(),
+            cloud: self.cloud()?,
+            timeout: Duration::from_secs_f64(self.timeout),
+            concurrency: self.concurrency.max(1),
+            as_of,
+            warn_days: self.warn_days,
+        })
+    }
+
+    fn cloud(&self) -> Result<CloudRanges> {
+        if self.cloud_ranges.is_empty() {
+            return Ok(CloudRanges::huawei_default());
+        }
+        let mut ranges = CloudRanges::default();
+        for path in &self.cloud_ranges {
+            ranges.add_file(path)?;
+        }
+        Ok(ranges)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("icp-audit: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ICP_AUDIT_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Findings { format } => list_findings(format),
+        Command::Explain { code } => explain(&code),
+        Command::Audit(args) => runtime()?.block_on(audit(args)),
+        Command::Check(args) => runtime()?.block_on(check(args)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn list_findings(format: ListFormat) -> Result<ExitCode> {
+    let catalogue = Catalogue::embedded();
+    let mut out = std::io::stdout().lock();
+    match format {
+        ListFormat::Json => {
+            let all: Vec<_> = catalogue.iter().collect();
+            serde_json::to_writer_pretty(&mut out, &all)?;
+            writeln!(out)?;
+        }
+        ListFormat::Text => {
+            for n in catalogue.iter() {
+                let variant = n.variant.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
+                writeln!(out, "{:<8} {:<9} {:<10} {}{variant}", n.code, n.detection.label(), n.group, n.notice)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn explain(code: &str) -> Result<ExitCode> {
+    let Some(n) = Catalogue::embedded().lookup(code) else {
+        bail!("no catalogue entry for {code:?}; `icp-audit findings` lists them");
+    };
+    let variant = n.variant.as_deref().map(|v| format!(" — {v}")).unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{} {}{variant}", n.code, n.notice)?;
+    writeln!(out, "组别 group: {}   严重程度 severity: {}   检测 detection: {}\n", n.group, n.severity.label(), n.detection.label())?;
+    writeln!(out, "整改通知\n  {}\nNotice\n  {}\n", n.gist_zh, n.gist_en)?;
+    let list = |title: &str, items: &[String]| -> String {
+        let mut s = format!("{title}\n");
+        for item in items {
+            s.push_str(&format!("  - {item}\n"));
+        }
+        s
+    };
+    write!(out, "{}{}\n", list("可能原因", &n.causes_zh), list("Likely causes", &n.causes_en))?;
+    write!(out, "{}{}\n", list("整改建议", &n.fixes_zh), list("Suggested fixes", &n.fixes_en))?;
+    writeln!(out, "检查方法\n  {}\nHow it is checked\n  {}", n.check_zh, n.check_en)?;
+    if !n.sources.is_empty() {
+        writeln!(out, "\nSources: {}", n.sources.join(", "))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit(args: AuditArgs) -> Result<ExitCode> {
+    let reader = InventoryReader::open(&args.inventory)?;
+    let auditor = Auditor::new(args.net.options()?)?;
+    let mut sink = open_sink(args.out.as_deref(), args.format)?;
+
+    let (row_tx, row_rx) = tokio::sync::mpsc::channel(1024);
+    let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1024);
+    let feeder = tokio::task::spawn_blocking(move || {
+        for row in reader {
+            if row_tx.blocking_send(row).is_err() {
+                break;
+            }
+        }
+    });
+    let runner = tokio::spawn(async move { auditor.run(row_rx, report_tx).await });
+
+    let mut summary = Summary::default();
+    while let Some(report) = report_rx.recv().await {
+        summary.add(&report);
+        sink.write(&report).context("cannot write the report")?;
+    }
+    feeder.await.context("the inventory reader failed")?;
+    runner.await.context("the audit failed")?;
+
+    eprintln!("{}", summary.render());
+    Ok(if summary.findings_sites > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+async fn check(args: CheckArgs) -> Result<ExitCode> {
+    let auditor = Auditor::new(args.net.options()?)?;
+    let record = FilingRecord {
+        line: 0,
+        domain: args.domain.clone(),
+        filing_number: args.filing_number.clone().unwrap_or_default(),
+        site_name: args.site_name.clone().unwrap_or_default(),
+        ..FilingRecord::default()
+    };
+    let mut report = auditor.audit(record).await;
+    // Without a filed number or name there is nothing to compare: show what the site shows.
+    report.verdict.inconclusive.retain(|i| i.reason != icp_audit::finding::Reason::MissingValue);
+
+    let mut sink = open_sink(None, args.format)?;
+    sink.write(&report)?;
+    Ok(if report.verdict.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// A report writer for the chosen format.
+enum Sink {
+    Csv(CsvSink<Box<dyn Write + Send>>),
+    Jsonl(JsonlSink<Box<dyn Write + Send>>),
+    Text(Box<dyn Write + Send>),
+}
+
+fn open_sink(path: Option<&Path>, format: Format) -> Result<Sink> {
+    let out: Box<dyn Write + Send> = match path {
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("{}: cannot create the report", path.display()))?;
+            Box::new(std::io::BufWriter::new(file))
+        }
+        None => Box::new(std::io::stdout()),
+    };
+    let catalogue = Catalogue::embedded();
+    Ok(match format {
+        Format::Csv => Sink::Csv(CsvSink::new(out, catalogue)?),
+        Format::Jsonl => Sink::Jsonl(JsonlSink::new(out, catalogue)),
+        Format::Text => Sink::Text(out),
+    })
+}
+
+impl Sink {
+    fn write(&mut self, report: &SiteReport) -> std::io::Result<()> {
+        match self {
+            Sink::Csv(sink) => sink.write(report),
+            Sink::Jsonl(sink) => sink.write(report),
+            Sink::Text(out) => {
+                out.write_all(report::text_report(report, Catalogue::embedded()).as_bytes())?;
+                out.write_all(b"\n")?;
+                out.flush()
+            }
+        }
+    }
+}
+
+/// Counts for the closing summary.
+#[derive(Default)]
+struct Summary {
+    sites: u64,
+    passed: u64,
+    findings_sites: u64,
+    inconclusive_sites: u64,
+    per_notice: std::collections::BTreeMap<String, u64>,
+    per_reason: std::collections::BTreeMap<&'static str, u64>,
+    started: Option<std::time::Instant>,
+}
+
+impl Summary {
+    fn add(&mut self, report: &SiteReport) {
+        self.started.get_or_insert_with(std::time::Instant::now);
+        self.sites += 1;
+        match report.verdict.result() {
+            icp_audit::finding::SiteResult::Pass => self.passed += 1,
+            icp_audit::finding::SiteResult::Finding => self.findings_sites += 1,
+            icp_audit::finding::SiteResult::Inconclusive => self.inconclusive_sites += 1,
+        }
+        for f in &report.verdict.findings {
+            *self.per_notice.entry(f.code.clone()).or_default() += 1;
+        }
+        for i in &report.verdict.inconclusive {
+            *self.per_reason.entry(i.reason.label()).or_default() += 1;
+        }
+    }
+
+    fn render(&self) -> String {
+        let catalogue = Catalogue::embedded();
+        let mut text = format!(
+            "icp-audit: {} sites: {} pass, {} with findings, {} inconclusive",
+            self.sites, self.passed, self.findings_sites, self.inconclusive_sites
+        );
+        for (code, count) in &self.per_notice {
+            let notice = catalogue.get(code).map_or("", |n| n.notice.as_str());
+            text.push_str(&format!("\n  {count:>7}  {code} {notice}"));
+        }
+        for (reason, count) in &self.per_reason {
+            text.push_str(&format!("\n  {count:>7}  inconclusive: {reason}"));
+        }
+        text
+    }
+}
