@@ -1,0 +1,440 @@
+//! A test world on loopback: an authoritative DNS server (hickory-server) serving zone text,
+//! and HTTP and HTTPS servers that route on the Host header to behaviours a test chooses,
+//! from ordinary pages to servers that hang, trickle, reset or never finish a handshake.
+//!
+//! Everything binds to 127.0.0.0/8 and is torn down when the world is dropped. The same world
+//! backs the integration tests and the `demo` example.
+
+#![allow(dead_code, reason = "each test binary uses a different part of the world")]
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_server::Server;
+use hickory_server::proto::rr::LowerName;
+use hickory_server::proto::serialize::txt::Parser;
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+/// What a fixture server does with one request.
+#[derive(Clone)]
+pub enum Reply {
+    /// A complete answer.
+    Page { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    /// Bytes written as they are, then the connection is closed.
+    Raw(Vec<u8>),
+    /// Read the request and never answer.
+    Hang,
+    /// Send the head, then the body one byte every `interval`.
+    Trickle { head: Vec<u8>, body: Vec<u8>, interval: Duration },
+    /// Send the head and part of the body, then reset the connection.
+    ResetMidBody { head: Vec<u8>, partial: Vec<u8> },
+    /// Send the head, then body bytes until the client goes away.
+    Endless { head: Vec<u8> },
+}
+
+impl Reply {
+    /// A 200 HTML page in UTF-8.
+    pub fn html(body: &str) -> Reply {
+        Reply::page(200, "text/html; charset=utf-8", body.as_bytes().to_vec())
+    }
+
+    pub fn page(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
+        Reply::Page { status, headers: vec![("Content-Type".into(), content_type.into())], body }
+    }
+
+    pub fn redirect(status: u16, location: &str) -> Reply {
+        Reply::Page { status, headers: vec![("Location".into(), location.into())], body: Vec::new() }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        if let Reply::Page { headers, .. } = &mut self {
+            headers.push((name.into(), value.into()));
+        }
+        self
+    }
+}
+
+/// The request as the router sees it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub host: String,
+    pub path: String,
+    pub https: bool,
+    pub local: SocketAddr,
+}
+
+pub type Router = Arc<dyn Fn(&Request) -> Reply + Send + Sync>;
+
+/// Sites by host name, each a fixed reply; unknown hosts get a 404.
+pub fn routes(sites: Vec<(&str, Reply)>) -> Router {
+    let table: HashMap<String, Reply> = sites.into_iter().map(|(h, r)| (h.to_string(), r)).collect();
+    Arc::new(move |req: &Request| {
+        table.get(&req.host).cloned().unwrap_or_else(|| Reply::page(404, "text/html", b"<h1>404</h1>".to_vec()))
+    })
+}
+
+/// Certificates for the HTTPS server: a test CA and per-host leaf certificates.
+pub struct TestCa {
+    pub ca_pem: String,
+    pub ca_file: PathBuf,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+/// How a host's certificate is made.
+#[derive(Clone, Copy, Debug)]
+pub enum CertKind {
+    Valid,
+    Expired,
+    /// Issued for another name.
+    WrongHost,
+    /// Self-signed, not by the test CA.
+    SelfSigned,
+}
+
+impl TestCa {
+    pub fn new(dir: &std::path::Path) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "icp-audit test CA");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let ca_file = dir.join("test-ca.pem");
+        std::fs::write(&ca_file, cert.pem()).unwrap();
+        TestCa { ca_pem: cert.pem(), ca_file, issuer: rcgen::Issuer::new(params, key) }
+    }
+
+    fn certified_key(&self, host: &str, kind: CertKind) -> Arc<rustls::sign::CertifiedKey> {
+        let name = match kind {
+            CertKind::WrongHost => "someone-else.test".to_string(),
+            _ => host.to_string(),
+        };
+        let mut params = rcgen::CertificateParams::new(vec![name]).unwrap();
+        if let CertKind::Expired = kind {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = match kind {
+            CertKind::SelfSigned => params.self_signed(&key).unwrap(),
+            _ => params.signed_by(&key, &self.issuer).unwrap(),
+        };
+        let der_key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let provider = rustls::crypto::ring::default_provider();
+        let signing = provider.key_provider.load_private_key(der_key).unwrap();
+        Arc::new(rustls::sign::CertifiedKey::new(vec![cert.der().clone()], signing))
+    }
+}
+
+#[derive(Debug)]
+struct SniCerts {
+    certs: HashMap<String, Arc<rustls::sign::CertifiedKey>>,
+    fallback: Arc<rustls::sign::CertifiedKey>,
+}
+
+impl rustls::server::ResolvesServerCert for SniCerts {
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let name = hello.server_name().unwrap_or("");
+        Some(self.certs.get(name).cloned().unwrap_or_else(|| self.fallback.clone()))
+    }
+}
+
+/// A running world. Dropping it stops every server.
+pub struct World {
+    pub dns: SocketAddr,
+    pub http_port: u16,
+    pub https_port: u16,
+    pub ca_file: PathBuf,
+    /// TCP connections accepted by the HTTP and HTTPS servers, per local address.
+    pub connections: Arc<Mutex<HashMap<SocketAddr, usize>>>,
+    pub dns_queries: Arc<AtomicUsize>,
+    pub dir: tempfile::TempDir,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// What to start.
+pub struct WorldSpec {
+    /// Zone texts in zone-file syntax, each with its `$ORIGIN`.
+    pub zones: Vec<String>,
+    pub router: Router,
+    /// Loopback addresses the web servers listen on (127.0.0.1 is always included).
+    pub web_ips: Vec<IpAddr>,
+    /// Certificate kinds per host; hosts not listed get a valid certificate.
+    pub certs: Vec<(String, CertKind)>,
+    /// Hosts whose TLS handshake never completes (the server stalls after accepting).
+    pub stall_tls: Vec<String>,
+}
+
+impl WorldSpec {
+    pub fn new(zones: Vec<String>, router: Router) -> WorldSpec {
+        WorldSpec { zones, router, web_ips: Vec::new(), certs: Vec::new(), stall_tls: Vec::new() }
+    }
+}
+
+impl World {
+    pub async fn start(spec: WorldSpec) -> World {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new(dir.path());
+        let connections = Arc::new(Mutex::new(HashMap::new()));
+        let mut tasks = Vec::new();
+
+        let (dns, dns_queries, dns_task) = start_dns(&spec.zones).await;
+        tasks.push(dns_task);
+
+        let mut ips = vec![IpAddr::from([127, 0, 0, 1])];
+        for ip in &spec.web_ips {
+            if !ips.contains(ip) {
+                ips.push(*ip);
+            }
+        }
+        let (http_port, https_port) = free_ports(&ips).await;
+
+        let tls = Arc::new(tls_config(&ca, &spec));
+        for ip in &ips {
+            let http = TcpListener::bind((*ip, http_port)).await.unwrap();
+            tasks.push(tokio::spawn(serve(http, None, spec.router.clone(), connections.clone(), Vec::new())));
+            let https = TcpListener::bind((*ip, https_port)).await.unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+            tasks.push(tokio::spawn(serve(https, Some(acceptor), spec.router.clone(), connections.clone(), spec.stall_tls.clone())));
+        }
+
+        World { dns, http_port, https_port, ca_file: ca.ca_file.clone(), connections, dns_queries, dir, tasks }
+    }
+
+    /// Connections accepted on one address (HTTP and HTTPS ports together).
+    pub fn connections_to(&self, ip: IpAddr) -> usize {
+        let table = self.connections.lock().unwrap();
+        table.iter().filter(|(addr, _)| addr.ip() == ip).map(|(_, n)| n).sum()
+    }
+
+    /// Writes a cloud-ranges file holding the given prefixes.
+    pub fn ranges_file(&self, prefixes: &[&str]) -> PathBuf {
+        let path = self.dir.path().join("ranges.txt");
+        std::fs::write(&path, prefixes.join("\n")).unwrap();
+        path
+    }
+}
+
+/// Finds a port free for both HTTP and HTTPS on every address.
+async fn free_ports(ips: &[IpAddr]) -> (u16, u16) {
+    for _ in 0..50 {
+        let a = TcpListener::bind((ips[0], 0)).await.unwrap().local_addr().unwrap().port();
+        let b = TcpListener::bind((ips[0], 0)).await.unwrap().local_addr().unwrap().port();
+        let mut free = a != b;
+        for ip in ips {
+            free &= std::net::TcpListener::bind((*ip, a)).is_ok() && std::net::TcpListener::bind((*ip, b)).is_ok();
+        }
+        if free {
+            return (a, b);
+        }
+    }
+    panic!("no free port pair on {ips:?}");
+}
+
+fn tls_config(ca: &TestCa, spec: &WorldSpec) -> rustls::ServerConfig {
+    let mut certs = HashMap::new();
+    for (host, kind) in &spec.certs {
+        certs.insert(host.clone(), ca.certified_key(host, *kind));
+    }
+    let hosts = hosts_in(&spec.zones);
+    for host in hosts {
+        certs.entry(host.clone()).or_insert_with(|| ca.certified_key(&host, CertKind::Valid));
+    }
+    let fallback = ca.certified_key("fallback.test", CertKind::Valid);
+    let resolver = SniCerts { certs, fallback };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+/// Owner names that appear in the zones (for certificates).
+fn hosts_in(zones: &[String]) -> Vec<String> {
+    let mut hosts = Vec::new();
+    for zone in zones {
+        let origin = zone.lines().find_map(|l| l.strip_prefix("$ORIGIN")).map(|o| o.trim().trim_end_matches('.').to_string()).unwrap_or_default();
+        for line in zone.lines() {
+            let Some(owner) = line.split_whitespace().next() else { continue };
+            if owner.starts_with('$') || owner.starts_with(';') || line.starts_with(char::is_whitespace) {
+                continue;
+            }
+            let name = match owner {
+                "@" => origin.clone(),
+                o if o.ends_with('.') => o.trim_end_matches('.').to_string(),
+                o => format!("{o}.{origin}"),
+            };
+            if !hosts.contains(&name) {
+                hosts.push(name);
+            }
+        }
+    }
+    hosts
+}
+
+async fn start_dns(zones: &[String]) -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let mut catalog = Catalog::new();
+    for text in zones {
+        let (origin, records) = Parser::new(text.as_str(), None, None).parse().unwrap();
+        let zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(origin.clone(), records, ZoneType::Primary, AxfrPolicy::Deny).unwrap();
+        catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
+    }
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    let tcp = TcpListener::bind(addr).await.unwrap();
+    let mut server = Server::new(catalog);
+    server.register_socket(udp);
+    server.register_listener(tcp, Duration::from_secs(5), 4096);
+    let queries = Arc::new(AtomicUsize::new(0));
+    let task = tokio::spawn(async move {
+        let _ = server.block_until_done().await;
+    });
+    (addr, queries, task)
+}
+
+async fn serve(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, router: Router, connections: Arc<Mutex<HashMap<SocketAddr, usize>>>, stall: Vec<String>) {
+    let local = listener.local_addr().unwrap();
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { return };
+        *connections.lock().unwrap().entry(local).or_default() += 1;
+        let router = router.clone();
+        let tls = tls.clone();
+        let stall = stall.clone();
+        tokio::spawn(async move {
+            match tls {
+                None => handle(stream, router, local, false).await,
+                Some(acceptor) => {
+                    if !stall.is_empty() {
+                        // A handshake that never completes: hold the socket without answering.
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        return;
+                    }
+                    if let Ok(tls_stream) = acceptor.accept(stream).await {
+                        handle(tls_stream, router, local, true).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Serves requests on one connection until it closes.
+async fn handle<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S, router: Router, local: SocketAddr, https: bool) {
+    loop {
+        let Some(head) = read_head(&mut stream).await else { return };
+        let request = parse_request(&head, local, https);
+        let reply = router(&request);
+        if !write_reply(&mut stream, reply).await {
+            return;
+        }
+    }
+}
+
+async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.ok()? == 0 || buf.len() > 65_536 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn parse_request(head: &str, local: SocketAddr, https: bool) -> Request {
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let host = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("host")).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h).to_ascii_lowercase();
+    Request { host, path, https, local }
+}
+
+/// Writes a reply; returns whether the connection may carry another request.
+async fn write_reply<S: tokio::io::AsyncWrite + Unpin>(stream: &mut S, reply: Reply) -> bool {
+    match reply {
+        Reply::Page { status, headers, body } => {
+            let mut head = format!("HTTP/1.1 {status} {}\r\nContent-Length: {}\r\n", reason(status), body.len());
+            for (name, value) in headers {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+            head.push_str("\r\n");
+            stream.write_all(head.as_bytes()).await.is_ok() && stream.write_all(&body).await.is_ok() && stream.flush().await.is_ok()
+        }
+        Reply::Raw(bytes) => {
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.shutdown().await;
+            false
+        }
+        Reply::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            false
+        }
+        Reply::Trickle { head, body, interval } => {
+            let _ = stream.write_all(&head).await;
+            for b in body {
+                if stream.write_all(&[b]).await.is_err() || stream.flush().await.is_err() {
+                    return false;
+                }
+                tokio::time::sleep(interval).await;
+            }
+            false
+        }
+        Reply::ResetMidBody { head, partial } => {
+            let _ = stream.write_all(&head).await;
+            let _ = stream.write_all(&partial).await;
+            let _ = stream.flush().await;
+            false
+        }
+        Reply::Endless { head } => {
+            let _ = stream.write_all(&head).await;
+            let chunk = vec![b'a'; 64 * 1024];
+            while stream.write_all(&chunk).await.is_ok() {}
+            false
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        _ => "Status",
+    }
+}
+
+/// A refused port: bound, then closed, so connections to it are refused.
+pub async fn refused_port(ip: IpAddr) -> u16 {
+    let listener = TcpListener::bind((ip, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    port
+}
+
+/// Connects to nothing; kept so `TcpStream` stays in scope for tests that dial by hand.
+pub async fn dial(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    TcpStream::connect(addr).await
+}
