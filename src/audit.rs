@@ -155,7 +155,8 @@ impl Auditor {
     /// A report for a row that could not be read.
     pub fn unreadable_row(error: RowError) -> SiteReport {
         let mut verdict = Verdict::default();
-        verdict.inconclusive(Inconclusive::new("inventory", Reason::UnreadableRow, error.to_string()));
+        let reason = if error.duplicate_of.is_some() { Reason::DuplicateRow } else { Reason::UnreadableRow };
+        verdict.inconclusive(Inconclusive::new("inventory", reason, error.to_string()));
         let record = FilingRecord { line: error.line, domain: error.raw.clone(), ..FilingRecord::default() };
         SiteReport { record, evidence: SiteEvidence::default(), verdict }
     }

@@ -103,6 +103,8 @@ pub enum Reason {
     UnreadableCell,
     /// The inventory row itself could not be read.
     UnreadableRow,
+    /// The row repeats an earlier one, which was audited instead.
+    DuplicateRow,
     /// The domain registry could not be asked or did not answer.
     RegistryUnavailable,
     /// The page could not be fetched for a reason that says nothing about the site.
@@ -121,6 +123,7 @@ impl Reason {
             Reason::MissingValue => "missing_value",
             Reason::UnreadableCell => "unreadable_cell",
             Reason::UnreadableRow => "unreadable_row",
+            Reason::DuplicateRow => "duplicate_row",
             Reason::RegistryUnavailable => "registry_unavailable",
             Reason::FetchUnavailable => "fetch_unavailable",
         }

@@ -18,7 +18,7 @@ use icp_audit::catalogue::Catalogue;
 use icp_audit::cloud::CloudRanges;
 use icp_audit::date::Date;
 use icp_audit::fetch::FetchConfig;
-use icp_audit::inventory::{FilingRecord, InventoryReader};
+use icp_audit::inventory::{Deduplicator, FilingRecord, InventoryReader, strict_problem};
 use icp_audit::report::{self, CsvSink, Format, JsonlSink};
 use icp_audit::resolve::DnsConfig;
 
@@ -59,6 +59,9 @@ struct AuditArgs {
     out: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "csv")]
     format: Format,
+    /// Stop at the first row that cannot be audited (exit status 2, naming its line).
+    #[arg(long)]
+    strict: bool,
     #[command(flatten)]
     net: NetArgs,
 }
@@ -161,11 +164,17 @@ fn main() -> ExitCode {
     init_tracing();
     match run(cli) {
         Ok(code) => code,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("icp-audit: {error:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// A reader that went away (`icp-audit findings | head`) is not an error.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 fn init_tracing() {
@@ -237,12 +246,20 @@ async fn audit(args: AuditArgs) -> Result<ExitCode> {
 
     let (row_tx, row_rx) = tokio::sync::mpsc::channel(1024);
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1024);
-    let feeder = tokio::task::spawn_blocking(move || {
+    let strict = args.strict;
+    let feeder = tokio::task::spawn_blocking(move || -> Result<()> {
+        let path = reader.path().to_path_buf();
+        let mut dedupe = Deduplicator::default();
         for row in reader {
+            let row = dedupe.check(row, &path);
+            if let Some(problem) = strict.then(|| strict_problem(&row)).flatten() {
+                bail!("{problem} (--strict stops at the first row that cannot be audited)");
+            }
             if row_tx.blocking_send(row).is_err() {
                 break;
             }
         }
+        Ok(())
     });
     let runner = tokio::spawn(async move { auditor.run(row_rx, report_tx).await });
 
@@ -251,7 +268,7 @@ async fn audit(args: AuditArgs) -> Result<ExitCode> {
         summary.add(&report);
         sink.write(&report).context("cannot write the report")?;
     }
-    feeder.await.context("the inventory reader failed")?;
+    feeder.await.context("the inventory reader failed")??;
     runner.await.context("the audit failed")?;
 
     eprintln!("{}", summary.render());
