@@ -79,20 +79,28 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
 }
 
 /// The rule deciding which addresses may be dialled.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct AddressPolicy {
     allow_private: bool,
+    /// Non-global prefixes the user allowed one by one (`--allow-net 127.0.0.0/8`).
+    allowed_nets: Vec<ipnet::IpNet>,
 }
 
 impl AddressPolicy {
     /// Only global unicast addresses.
     pub fn public_only() -> AddressPolicy {
-        AddressPolicy { allow_private: false }
+        AddressPolicy::default()
     }
 
     /// Any address (`--allow-private`): for audits inside a private network, and for tests.
     pub fn allow_private() -> AddressPolicy {
-        AddressPolicy { allow_private: true }
+        AddressPolicy { allow_private: true, allowed_nets: Vec::new() }
+    }
+
+    /// Also permits addresses in `net`, whatever space it is in.
+    pub fn allow_net(mut self, net: ipnet::IpNet) -> AddressPolicy {
+        self.allowed_nets.push(net);
+        self
     }
 
     pub fn allows_private(&self) -> bool {
@@ -103,6 +111,9 @@ impl AddressPolicy {
     pub fn permits(&self, ip: IpAddr) -> Result<(), AddressClass> {
         let class = AddressClass::of(ip);
         if self.allow_private || class == AddressClass::Global {
+            return Ok(());
+        }
+        if self.allowed_nets.iter().any(|net| net.contains(&ip)) {
             return Ok(());
         }
         Err(class)
@@ -147,5 +158,9 @@ mod tests {
         assert_eq!(AddressPolicy::public_only().permits(metadata), Err(AddressClass::LinkLocal));
         assert_eq!(AddressPolicy::allow_private().permits(metadata), Ok(()));
         assert_eq!(AddressPolicy::public_only().permits("121.36.0.1".parse().unwrap()), Ok(()));
+
+        let loopback_only = AddressPolicy::public_only().allow_net("127.0.0.0/8".parse().unwrap());
+        assert_eq!(loopback_only.permits("127.0.0.2".parse().unwrap()), Ok(()));
+        assert_eq!(loopback_only.permits(metadata), Err(AddressClass::LinkLocal));
     }
 }

@@ -102,6 +102,9 @@ struct NetArgs {
     /// Allow connections to loopback, private, link-local and reserved addresses.
     #[arg(long)]
     allow_private: bool,
+    /// Allow connections into one non-public prefix only, e.g. 127.0.0.0/8 (repeatable).
+    #[arg(long = "allow-net", value_name = "CIDR")]
+    allow_nets: Vec<ipnet::IpNet>,
     /// The date to audit as of, YYYY-MM-DD (default: today in China).
     #[arg(long, value_name = "YYYY-MM-DD")]
     as_of: Option<String>,
@@ -128,8 +131,12 @@ impl NetArgs {
             Some(text) => text.parse::<Date>().with_context(|| format!("--as-of {text:?}"))?,
             None => Date::today_in_china(),
         };
+        let mut policy = if self.allow_private { AddressPolicy::allow_private() } else { AddressPolicy::public_only() };
+        for net in &self.allow_nets {
+            policy = policy.allow_net(*net);
+        }
         let fetch = FetchConfig {
-            policy: if self.allow_private { AddressPolicy::allow_private() } else { AddressPolicy::public_only() },
+            policy,
             max_body_bytes: self.max_body_bytes.max(1024),
             http_port: self.http_port,
             https_port: self.https_port,
