@@ -23,8 +23,16 @@ async fn main() -> anyhow::Result<()> {
     let zone = std::fs::read_to_string(dir.join("sample.zone"))?;
     let routes = read_routes(&dir)?;
     let router = Arc::new(move |req: &Request| {
-        let key = if req.https { format!("https:{}", req.host) } else { req.host.clone() };
-        routes.get(&key).or_else(|| routes.get(&req.host)).cloned().unwrap_or_else(|| Reply::page(404, "text/html", b"<h1>404</h1>".to_vec()))
+        let key = if req.https {
+            format!("https:{}", req.host)
+        } else {
+            req.host.clone()
+        };
+        routes
+            .get(&key)
+            .or_else(|| routes.get(&req.host))
+            .cloned()
+            .unwrap_or_else(|| Reply::page(404, "text/html", b"<h1>404</h1>".to_vec()))
     });
     let mut spec = WorldSpec::new(vec![zone], router);
     spec.web_ips = vec!["127.0.0.2".parse()?];
@@ -32,7 +40,10 @@ async fn main() -> anyhow::Result<()> {
 
     let flags = format!(
         "--resolver {} --http-port {} --https-port {} --ca-cert {}",
-        world.dns, world.http_port, world.https_port, world.ca_file.display()
+        world.dns,
+        world.http_port,
+        world.https_port,
+        world.ca_file.display()
     );
     std::fs::write(&env_out, format!("WORLD_FLAGS=\"{flags}\"\n"))?;
     eprintln!("world up: {flags}");
@@ -46,11 +57,15 @@ fn read_routes(dir: &Path) -> anyhow::Result<HashMap<String, Reply>> {
     let text = std::fs::read_to_string(dir.join("sites.txt"))?;
     for (i, line) in text.lines().enumerate() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [host, status, target] = fields.as_slice() else { continue };
+        let [host, status, target] = fields.as_slice() else {
+            continue;
+        };
         if host.starts_with('#') {
             continue;
         }
-        let status: u16 = status.parse().map_err(|_| anyhow::anyhow!("sites.txt line {}: bad status", i + 1))?;
+        let status: u16 = status
+            .parse()
+            .map_err(|_| anyhow::anyhow!("sites.txt line {}: bad status", i + 1))?;
         let reply = if (300..400).contains(&status) {
             Reply::redirect(status, target)
         } else {

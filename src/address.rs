@@ -94,7 +94,10 @@ impl AddressPolicy {
 
     /// Any address (`--allow-private`): for audits inside a private network, and for tests.
     pub fn allow_private() -> AddressPolicy {
-        AddressPolicy { allow_private: true, allowed_nets: Vec::new() }
+        AddressPolicy {
+            allow_private: true,
+            allowed_nets: Vec::new(),
+        }
     }
 
     /// Also permits addresses in `net`, whatever space it is in.
@@ -155,12 +158,21 @@ mod tests {
     #[test]
     fn policy_refuses_non_global_unless_allowed() {
         let metadata: IpAddr = "169.254.169.254".parse().unwrap();
-        assert_eq!(AddressPolicy::public_only().permits(metadata), Err(AddressClass::LinkLocal));
+        assert_eq!(
+            AddressPolicy::public_only().permits(metadata),
+            Err(AddressClass::LinkLocal)
+        );
         assert_eq!(AddressPolicy::allow_private().permits(metadata), Ok(()));
-        assert_eq!(AddressPolicy::public_only().permits("121.36.0.1".parse().unwrap()), Ok(()));
+        assert_eq!(
+            AddressPolicy::public_only().permits("121.36.0.1".parse().unwrap()),
+            Ok(())
+        );
 
         let loopback_only = AddressPolicy::public_only().allow_net("127.0.0.0/8".parse().unwrap());
         assert_eq!(loopback_only.permits("127.0.0.2".parse().unwrap()), Ok(()));
-        assert_eq!(loopback_only.permits(metadata), Err(AddressClass::LinkLocal));
+        assert_eq!(
+            loopback_only.permits(metadata),
+            Err(AddressClass::LinkLocal)
+        );
     }
 }

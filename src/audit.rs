@@ -93,7 +93,10 @@ impl Auditor {
             fetcher,
             cloud: Arc::new(options.cloud),
             timeout: options.timeout,
-            record_ctx: RecordContext { as_of: options.as_of, warn_days: options.warn_days },
+            record_ctx: RecordContext {
+                as_of: options.as_of,
+                warn_days: options.warn_days,
+            },
             concurrency: options.concurrency.max(1),
         })
     }
@@ -107,31 +110,57 @@ impl Auditor {
     /// Audits one site.
     pub async fn audit(&self, record: FilingRecord) -> SiteReport {
         let mut verdict = record::check_record(&record, &self.record_ctx);
-        let mut evidence = SiteEvidence { probed_at: date::now_rfc3339(), ..SiteEvidence::default() };
+        let mut evidence = SiteEvidence {
+            probed_at: date::now_rfc3339(),
+            ..SiteEvidence::default()
+        };
 
         let domain = match Domain::parse(&record.domain) {
             Ok(domain) => domain,
             Err(error) => {
-                verdict.inconclusive(Inconclusive::new("domain", Reason::InvalidDomain, error.to_string()));
-                return SiteReport { record, evidence, verdict };
+                verdict.inconclusive(Inconclusive::new(
+                    "domain",
+                    Reason::InvalidDomain,
+                    error.to_string(),
+                ));
+                return SiteReport {
+                    record,
+                    evidence,
+                    verdict,
+                };
             }
         };
         evidence.domain = domain.to_string();
 
         let deadline = Instant::now() + self.timeout;
-        self.probe(&record, &domain, deadline, &mut evidence, &mut verdict).await;
+        self.probe(&record, &domain, deadline, &mut evidence, &mut verdict)
+            .await;
         verdict.extend(rules::judge(&record, &evidence, &self.cloud));
         tracing::debug!(domain = %domain, result = verdict.result().label(), findings = verdict.findings.len(), "site audited");
-        SiteReport { record, evidence, verdict }
+        SiteReport {
+            record,
+            evidence,
+            verdict,
+        }
     }
 
-    async fn probe(&self, record: &FilingRecord, domain: &Domain, deadline: Instant, evidence: &mut SiteEvidence, verdict: &mut Verdict) {
+    async fn probe(
+        &self,
+        record: &FilingRecord,
+        domain: &Domain,
+        deadline: Instant,
+        evidence: &mut SiteEvidence,
+        verdict: &mut Verdict,
+    ) {
         let hosts = probe_hosts(domain);
         let lookups = futures_join(hosts.iter().map(|h| self.resolver.lookup(h, deadline))).await;
         let app = self.app_lookups(record, deadline, verdict).await;
         evidence.app_dns = app;
 
-        let target = hosts.iter().zip(&lookups).find(|(_, l)| l.outcome == LookupOutcome::Addresses);
+        let target = hosts
+            .iter()
+            .zip(&lookups)
+            .find(|(_, l)| l.outcome == LookupOutcome::Addresses);
         if let Some((host, lookup)) = target {
             let fetched = self.fetcher.fetch(host, lookup, deadline).await;
             evidence.fetched_host = Some(host.to_string());
@@ -141,12 +170,21 @@ impl Auditor {
         evidence.dns = lookups;
     }
 
-    async fn app_lookups(&self, record: &FilingRecord, deadline: Instant, verdict: &mut Verdict) -> Vec<HostLookup> {
+    async fn app_lookups(
+        &self,
+        record: &FilingRecord,
+        deadline: Instant,
+        verdict: &mut Verdict,
+    ) -> Vec<HostLookup> {
         let mut domains = Vec::new();
         for raw in record::app_domains(record) {
             match Domain::parse(&raw) {
                 Ok(d) => domains.push(d),
-                Err(e) => verdict.inconclusive(Inconclusive::new("app_domains", Reason::UnreadableCell, e.to_string())),
+                Err(e) => verdict.inconclusive(Inconclusive::new(
+                    "app_domains",
+                    Reason::UnreadableCell,
+                    e.to_string(),
+                )),
             }
         }
         futures_join(domains.iter().map(|d| self.resolver.lookup(d, deadline))).await
@@ -155,15 +193,31 @@ impl Auditor {
     /// A report for a row that could not be read.
     pub fn unreadable_row(error: RowError) -> SiteReport {
         let mut verdict = Verdict::default();
-        let reason = if error.duplicate_of.is_some() { Reason::DuplicateRow } else { Reason::UnreadableRow };
+        let reason = if error.duplicate_of.is_some() {
+            Reason::DuplicateRow
+        } else {
+            Reason::UnreadableRow
+        };
         verdict.inconclusive(Inconclusive::new("inventory", reason, error.to_string()));
-        let record = FilingRecord { line: error.line, domain: error.raw.clone(), ..FilingRecord::default() };
-        SiteReport { record, evidence: SiteEvidence::default(), verdict }
+        let record = FilingRecord {
+            line: error.line,
+            domain: error.raw.clone(),
+            ..FilingRecord::default()
+        };
+        SiteReport {
+            record,
+            evidence: SiteEvidence::default(),
+            verdict,
+        }
     }
 
     /// Audits rows as they arrive, at most `concurrency` at once, sending each report as it
     /// completes (not in inventory order).
-    pub async fn run(&self, mut rows: mpsc::Receiver<Result<FilingRecord, RowError>>, reports: mpsc::Sender<SiteReport>) {
+    pub async fn run(
+        &self,
+        mut rows: mpsc::Receiver<Result<FilingRecord, RowError>>,
+        reports: mpsc::Sender<SiteReport>,
+    ) {
         let mut tasks = tokio::task::JoinSet::new();
         while let Some(row) = rows.recv().await {
             while tasks.len() >= self.concurrency {
@@ -220,7 +274,11 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
                 Poll::Pending => all_done = false,
             }
         }
-        if all_done { Poll::Ready(()) } else { Poll::Pending }
+        if all_done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     })
     .await;
     outputs.into_iter().flatten().collect()

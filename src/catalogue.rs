@@ -14,9 +14,18 @@ use crate::finding::Severity;
 
 /// The TOML sources, one per notice group, embedded at build time.
 const SOURCES: &[(&str, &str)] = &[
-    ("findings/subject.toml", include_str!("../findings/subject.toml")),
-    ("findings/internet.toml", include_str!("../findings/internet.toml")),
-    ("findings/content.toml", include_str!("../findings/content.toml")),
+    (
+        "findings/subject.toml",
+        include_str!("../findings/subject.toml"),
+    ),
+    (
+        "findings/internet.toml",
+        include_str!("../findings/internet.toml"),
+    ),
+    (
+        "findings/content.toml",
+        include_str!("../findings/content.toml"),
+    ),
     ("findings/app.toml", include_str!("../findings/app.toml")),
 ];
 
@@ -78,7 +87,11 @@ pub struct Notice {
 impl Notice {
     /// The fix in one line, Chinese first, as the report's `remediation` cell shows it.
     pub fn remediation(&self) -> String {
-        format!("{} / {}", self.fixes_zh.join("；"), self.fixes_en.join("; "))
+        format!(
+            "{} / {}",
+            self.fixes_zh.join("；"),
+            self.fixes_en.join("; ")
+        )
     }
 }
 
@@ -108,10 +121,11 @@ impl Catalogue {
     pub fn from_sources(sources: &[(&str, &str)]) -> Result<Self, CatalogueError> {
         let mut notices = BTreeMap::new();
         for (file, text) in sources {
-            let parsed: CatalogueFile = toml::from_str(text).map_err(|e| CatalogueError::Parse {
-                file: file.to_string(),
-                message: e.to_string(),
-            })?;
+            let parsed: CatalogueFile =
+                toml::from_str(text).map_err(|e| CatalogueError::Parse {
+                    file: file.to_string(),
+                    message: e.to_string(),
+                })?;
 
             for notice in parsed.notice {
                 let code = notice.code.clone();
@@ -143,7 +157,11 @@ impl Catalogue {
     /// A title shared by several variants returns the first variant.
     pub fn lookup(&self, code_or_title: &str) -> Option<&Notice> {
         let wanted = code_or_title.trim();
-        if let Some(n) = self.notices.values().find(|n| n.code.eq_ignore_ascii_case(wanted)) {
+        if let Some(n) = self
+            .notices
+            .values()
+            .find(|n| n.code.eq_ignore_ascii_case(wanted))
+        {
             return Some(n);
         }
         self.notices.values().find(|n| n.notice == wanted)

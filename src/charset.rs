@@ -51,7 +51,11 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>, tld: Option<&[u8]>) -> D
                 return decoded;
             }
             let guess = detect(bytes, tld);
-            if guess != encoding && guess.decode_without_bom_handling_and_without_replacement(bytes).is_some() {
+            if guess != encoding
+                && guess
+                    .decode_without_bom_handling_and_without_replacement(bytes)
+                    .is_some()
+            {
                 return finish(bytes, guess, CharsetSource::Detected);
             }
             decoded
@@ -143,11 +147,17 @@ mod tests {
     fn header_then_meta_then_detection() {
         let page = gbk("<html><head><meta charset=\"gbk\"><title>星河商城</title></head></html>");
         let d = decode(&page, None, None);
-        assert_eq!((d.encoding, d.source), (encoding_rs::GBK, CharsetSource::Meta));
+        assert_eq!(
+            (d.encoding, d.source),
+            (encoding_rs::GBK, CharsetSource::Meta)
+        );
         assert!(d.text.contains("星河商城"));
 
         let d = decode(&page, Some("text/html; charset=GB2312"), None);
-        assert_eq!((d.encoding, d.source), (encoding_rs::GBK, CharsetSource::Header));
+        assert_eq!(
+            (d.encoding, d.source),
+            (encoding_rs::GBK, CharsetSource::Header)
+        );
 
         let bare = gbk("<html><title>星河商城欢迎您，这里是我们公司的官方网站首页</title></html>");
         let d = decode(&bare, None, Some(b"cn"));
@@ -157,7 +167,9 @@ mod tests {
 
     #[test]
     fn wrong_label_is_overruled_when_bytes_disagree() {
-        let page = gbk("<html><meta charset=utf-8><title>星河商城欢迎您，这里是官方网站首页内容</title></html>");
+        let page = gbk(
+            "<html><meta charset=utf-8><title>星河商城欢迎您，这里是官方网站首页内容</title></html>",
+        );
         let d = decode(&page, Some("text/html; charset=utf-8"), Some(b"cn"));
         assert!(d.text.contains("星河商城"), "{}", d.text);
         assert_eq!(d.source, CharsetSource::Detected);
@@ -165,7 +177,11 @@ mod tests {
 
     #[test]
     fn bom_wins_and_utf16_meta_means_utf8() {
-        let d = decode("\u{feff}<p>好</p>".as_bytes(), Some("text/html; charset=gbk"), None);
+        let d = decode(
+            "\u{feff}<p>好</p>".as_bytes(),
+            Some("text/html; charset=gbk"),
+            None,
+        );
         assert_eq!((d.encoding, d.source), (UTF_8, CharsetSource::Bom));
         let d = decode(b"<meta charset=utf-16><p>x</p>", None, None);
         assert_eq!(d.encoding, UTF_8);
@@ -175,6 +191,9 @@ mod tests {
     fn http_equiv_form_is_found() {
         let page = b"<meta http-equiv='Content-Type' content='text/html; charset=big5'>";
         assert_eq!(meta_prescan(page), Some(encoding_rs::BIG5));
-        assert_eq!(charset_param("text/html;charset=\"UTF-8\""), Some("UTF-8".into()));
+        assert_eq!(
+            charset_param("text/html;charset=\"UTF-8\""),
+            Some("UTF-8".into())
+        );
     }
 }

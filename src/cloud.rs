@@ -171,8 +171,11 @@ mod tests {
     #[test]
     fn overlapping_and_adjacent_prefixes_merge() {
         let mut r = CloudRanges::default();
-        r.add_text("t", "10.0.0.0/24\n10.0.1.0/24\n10.0.0.128/25 # inside\n2001:db8::/32\n127.0.0.9\n")
-            .unwrap();
+        r.add_text(
+            "t",
+            "10.0.0.0/24\n10.0.1.0/24\n10.0.0.128/25 # inside\n2001:db8::/32\n127.0.0.9\n",
+        )
+        .unwrap();
         assert_eq!(r.v4.len(), 2);
         assert!(r.contains(ip("10.0.1.255")));
         assert!(!r.contains(ip("10.0.2.0")));
@@ -183,7 +186,12 @@ mod tests {
 
     #[test]
     fn bad_line_is_named() {
-        let err = CloudRanges::default().add_text("f.txt", "1.2.3.0/24\n\nnot-a-prefix\n").unwrap_err();
-        assert_eq!(err.to_string(), "f.txt: line 3: \"not-a-prefix\" is not a CIDR prefix (e.g. 1.92.0.0/16)");
+        let err = CloudRanges::default()
+            .add_text("f.txt", "1.2.3.0/24\n\nnot-a-prefix\n")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.txt: line 3: \"not-a-prefix\" is not a CIDR prefix (e.g. 1.92.0.0/16)"
+        );
     }
 }

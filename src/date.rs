@@ -111,7 +111,11 @@ impl FromStr for Date {
             return Err(DateError::Format(text.to_string()));
         }
 
-        let (year, month, day) = (y.parse().unwrap_or(0), m.parse().unwrap_or(0), d.parse().unwrap_or(0));
+        let (year, month, day) = (
+            y.parse().unwrap_or(0),
+            m.parse().unwrap_or(0),
+            d.parse().unwrap_or(0),
+        );
         Date::new(year, month, day).ok_or_else(|| DateError::NoSuchDay(text.to_string()))
     }
 }
@@ -124,11 +128,18 @@ impl fmt::Display for Date {
 
 /// The current time as an RFC 3339 UTC timestamp, for evidence ("probed at").
 pub fn now_rfc3339() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs() as i64;
     let date = Date::from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    format!("{date}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{date}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -146,13 +157,28 @@ mod tests {
 
     #[test]
     fn parses_dates_and_rejects_impossible_days() {
-        assert_eq!("2026-12-03".parse::<Date>().unwrap().to_string(), "2026-12-03");
-        assert_eq!("2026/1/5".parse::<Date>().unwrap().to_string(), "2026-01-05");
-        assert!(matches!("2023-02-29".parse::<Date>(), Err(DateError::NoSuchDay(_))));
+        assert_eq!(
+            "2026-12-03".parse::<Date>().unwrap().to_string(),
+            "2026-12-03"
+        );
+        assert_eq!(
+            "2026/1/5".parse::<Date>().unwrap().to_string(),
+            "2026-01-05"
+        );
+        assert!(matches!(
+            "2023-02-29".parse::<Date>(),
+            Err(DateError::NoSuchDay(_))
+        ));
         assert!("2024-02-29".parse::<Date>().is_ok());
         assert!(matches!("长期".parse::<Date>(), Err(DateError::Format(_))));
-        assert!(matches!("2026-13-01".parse::<Date>(), Err(DateError::NoSuchDay(_))));
-        assert!(matches!("26-01-01".parse::<Date>(), Err(DateError::Format(_))));
+        assert!(matches!(
+            "2026-13-01".parse::<Date>(),
+            Err(DateError::NoSuchDay(_))
+        ));
+        assert!(matches!(
+            "26-01-01".parse::<Date>(),
+            Err(DateError::Format(_))
+        ));
     }
 
     #[test]

@@ -92,7 +92,10 @@ impl Domain {
 
 /// Takes the host out of a pasted URL; returns the input when it is not one.
 fn host_of(text: &str) -> &str {
-    let lower_starts = |p: &str| text.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    let lower_starts = |p: &str| {
+        text.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
     let rest = if lower_starts("http://") {
         &text[7..]
     } else if lower_starts("https://") {
@@ -125,7 +128,10 @@ fn check_labels(ascii: &str) -> Result<(), &'static str> {
         if label.len() > 63 {
             return Err("has a label longer than 63 characters");
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err("has a character not allowed in host names");
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -159,12 +165,30 @@ mod tests {
     #[test]
     fn rejects_what_cannot_be_audited() {
         assert_eq!(Domain::parse(""), Err(DomainError::Empty));
-        assert!(matches!(Domain::parse("exa mple.cn"), Err(DomainError::Whitespace(_))));
-        assert!(matches!(Domain::parse("10.0.0.5"), Err(DomainError::IpAddress(_))));
-        assert!(matches!(Domain::parse("localhost"), Err(DomainError::Invalid(..))));
-        assert!(matches!(Domain::parse("a..cn"), Err(DomainError::Invalid(..))));
-        assert!(matches!(Domain::parse("-a.cn"), Err(DomainError::Invalid(..))));
-        assert!(matches!(Domain::parse("a!b.cn"), Err(DomainError::Invalid(..))));
+        assert!(matches!(
+            Domain::parse("exa mple.cn"),
+            Err(DomainError::Whitespace(_))
+        ));
+        assert!(matches!(
+            Domain::parse("10.0.0.5"),
+            Err(DomainError::IpAddress(_))
+        ));
+        assert!(matches!(
+            Domain::parse("localhost"),
+            Err(DomainError::Invalid(..))
+        ));
+        assert!(matches!(
+            Domain::parse("a..cn"),
+            Err(DomainError::Invalid(..))
+        ));
+        assert!(matches!(
+            Domain::parse("-a.cn"),
+            Err(DomainError::Invalid(..))
+        ));
+        assert!(matches!(
+            Domain::parse("a!b.cn"),
+            Err(DomainError::Invalid(..))
+        ));
     }
 
     #[test]
@@ -173,7 +197,10 @@ mod tests {
         assert!(d("example.cn").is_registrable());
         assert!(d("shop.com.cn").is_registrable());
         assert!(!d("www.shop.com.cn").is_registrable());
-        assert_eq!(d("www.shop.example.com.cn").registrable().unwrap().as_str(), "example.com.cn");
+        assert_eq!(
+            d("www.shop.example.com.cn").registrable().unwrap().as_str(),
+            "example.com.cn"
+        );
         assert_eq!(d("example.cn").with_www().as_str(), "www.example.cn");
     }
 }

@@ -46,7 +46,12 @@ impl Default for FetchConfig {
             max_refresh_delay_secs: 10,
             http_port: 80,
             https_port: 443,
-            user_agent: concat!("Mozilla/5.0 (compatible; icp-audit/", env!("CARGO_PKG_VERSION"), ")").to_string(),
+            user_agent: concat!(
+                "Mozilla/5.0 (compatible; icp-audit/",
+                env!("CARGO_PKG_VERSION"),
+                ")"
+            )
+            .to_string(),
         }
     }
 }
@@ -126,7 +131,10 @@ impl FailureKind {
 
     /// Whether this says nothing about the site (the auditor's own limits or resolver).
     pub fn is_auditor_side(self) -> bool {
-        matches!(self, FailureKind::AddressNotAllowed | FailureKind::DnsUnavailable)
+        matches!(
+            self,
+            FailureKind::AddressNotAllowed | FailureKind::DnsUnavailable
+        )
     }
 }
 
@@ -183,7 +191,10 @@ pub struct DialLog(Arc<Mutex<Vec<SocketAddr>>>);
 
 impl DialLog {
     fn record(&self, addrs: &[SocketAddr]) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(addrs);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(addrs);
     }
 
     pub fn dialled(&self) -> Vec<SocketAddr> {
@@ -202,7 +213,12 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(config: FetchConfig, trust: TlsTrust, resolver: SiteResolver) -> Fetcher {
-        Fetcher { config: Arc::new(config), trust, resolver, dial_log: DialLog::default() }
+        Fetcher {
+            config: Arc::new(config),
+            trust,
+            resolver,
+            dial_log: DialLog::default(),
+        }
     }
 
     /// Shares a dial log with the caller.
@@ -224,15 +240,29 @@ impl Fetcher {
         };
         session.pin(host.as_str(), &lookup.addresses);
 
-        let start = url::Url::parse(&format!("http://{host}/")).expect("a normalised domain makes a URL");
+        let start =
+            url::Url::parse(&format!("http://{host}/")).expect("a normalised domain makes a URL");
         let fetched = session.run(start).await;
-        Fetched { http: HttpEvidence { certificates: session.certs.notes(), ..fetched.http }, page: fetched.page }
+        Fetched {
+            http: HttpEvidence {
+                certificates: session.certs.notes(),
+                ..fetched.http
+            },
+            page: fetched.page,
+        }
     }
 }
 
 impl Fetched {
     fn failed(kind: FailureKind, detail: String) -> Fetched {
-        Fetched { http: HttpEvidence { failure: Some(kind), detail, ..HttpEvidence::default() }, page: None }
+        Fetched {
+            http: HttpEvidence {
+                failure: Some(kind),
+                detail,
+                ..HttpEvidence::default()
+            },
+            page: None,
+        }
     }
 }
 
@@ -245,10 +275,16 @@ struct Pins {
 
 impl reqwest::dns::Resolve for Pins {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let addrs = self.table.lock().unwrap_or_else(|e| e.into_inner()).get(name.as_str()).cloned();
+        let addrs = self
+            .table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name.as_str())
+            .cloned();
         let log = self.log.clone();
         Box::pin(async move {
-            let addrs = addrs.ok_or_else(|| format!("{} was not resolved by the audit", name.as_str()))?;
+            let addrs =
+                addrs.ok_or_else(|| format!("{} was not resolved by the audit", name.as_str()))?;
             log.record(&addrs);
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
@@ -275,7 +311,10 @@ enum Step {
 impl<'a> Session<'a> {
     fn new(fetcher: &'a Fetcher, deadline: Instant) -> Result<Session<'a>, String> {
         let (tls, certs) = fetcher.trust.site_config().map_err(|e| e.to_string())?;
-        let pins = Pins { table: Arc::default(), log: fetcher.dial_log.clone() };
+        let pins = Pins {
+            table: Arc::default(),
+            log: fetcher.dial_log.clone(),
+        };
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .dns_resolver(Arc::new(pins.clone()))
@@ -286,7 +325,14 @@ impl<'a> Session<'a> {
             .pool_max_idle_per_host(1)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Session { fetcher, client, pins, certs, deadline, evidence: HttpEvidence::default() })
+        Ok(Session {
+            fetcher,
+            client,
+            pins,
+            certs,
+            deadline,
+            evidence: HttpEvidence::default(),
+        })
     }
 
     /// Adds permitted addresses for a host to the pin table; refused ones go to the evidence.
@@ -302,7 +348,11 @@ impl<'a> Session<'a> {
             }
         }
         let count = permitted.len();
-        self.pins.table.lock().unwrap_or_else(|e| e.into_inner()).insert(host.to_string(), permitted);
+        self.pins
+            .table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host.to_string(), permitted);
         count
     }
 
@@ -313,7 +363,10 @@ impl<'a> Session<'a> {
 
         loop {
             if !seen.insert(url.to_string()) {
-                return self.fail(FailureKind::RedirectLoop, format!("{url} was reached twice"));
+                return self.fail(
+                    FailureKind::RedirectLoop,
+                    format!("{url} was reached twice"),
+                );
             }
             if self.evidence.hops.len() > self.fetcher.config.max_hops {
                 let detail = format!("more than {} redirects", self.fetcher.config.max_hops);
@@ -345,20 +398,38 @@ impl<'a> Session<'a> {
         } else {
             self.evidence.detail = detail;
         }
-        Fetched { http: std::mem::take(&mut self.evidence), page: None }
+        Fetched {
+            http: std::mem::take(&mut self.evidence),
+            page: None,
+        }
     }
 
     /// One request: connect, read the head, and either redirect, read the body, or fail.
     async fn step(&mut self, url: &url::Url, via: HopVia) -> Step {
-        self.evidence.hops.push(Hop { url: url.to_string(), via, address: None, status: None, error: None });
+        self.evidence.hops.push(Hop {
+            url: url.to_string(),
+            via,
+            address: None,
+            status: None,
+            error: None,
+        });
         if let Err((kind, detail)) = self.ensure_pinned(url).await {
             return self.hop_failed(kind, detail);
         }
 
         let wire = self.wire_url(url);
-        let request = self.client.get(wire).header("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5").header("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.5");
+        let request = self
+            .client
+            .get(wire)
+            .header("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
+            .header("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.5");
         let response = match tokio::time::timeout_at(self.deadline, request.send()).await {
-            Err(_) => return self.hop_failed(FailureKind::Timeout, "no answer within the time budget".into()),
+            Err(_) => {
+                return self.hop_failed(
+                    FailureKind::Timeout,
+                    "no answer within the time budget".into(),
+                );
+            }
             Ok(Err(error)) => return self.hop_failed(classify(&error), describe(&error)),
             Ok(Ok(response)) => response,
         };
@@ -374,7 +445,10 @@ impl<'a> Session<'a> {
         if status.is_redirection() {
             return match redirect_target(url, &response) {
                 Some(next) => Step::Redirect(next, HopVia::Redirect),
-                None => Step::Failed(FailureKind::BadRedirect, format!("{status} without a usable Location")),
+                None => Step::Failed(
+                    FailureKind::BadRedirect,
+                    format!("{status} without a usable Location"),
+                ),
             };
         }
 
@@ -383,7 +457,10 @@ impl<'a> Session<'a> {
         self.evidence.body_bytes = body.len();
         self.evidence.truncated = truncated;
         if timed_out {
-            let detail = format!("the body was still arriving when the time budget ran out ({} bytes read)", body.len());
+            let detail = format!(
+                "the body was still arriving when the time budget ran out ({} bytes read)",
+                body.len()
+            );
             return Step::Failed(FailureKind::Timeout, detail);
         }
         if !status.is_success() {
@@ -419,18 +496,32 @@ impl<'a> Session<'a> {
     /// Decodes and analyses a body; `Err(next)` when a meta refresh leads on.
     async fn page(&mut self, url: &url::Url, body: Vec<u8>) -> Result<Fetched, url::Url> {
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(self.fail(FailureKind::EmptyBody, "status 2xx with an empty body".into()));
+            return Ok(self.fail(
+                FailureKind::EmptyBody,
+                "status 2xx with an empty body".into(),
+            ));
         }
         if !looks_like_html(self.evidence.content_type.as_deref(), &body) {
-            let ct = self.evidence.content_type.clone().unwrap_or_else(|| "no Content-Type".into());
-            return Ok(self.fail(FailureKind::NotHtml, format!("the answer is not HTML ({ct})")));
+            let ct = self
+                .evidence
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "no Content-Type".into());
+            return Ok(self.fail(
+                FailureKind::NotHtml,
+                format!("the answer is not HTML ({ct})"),
+            ));
         }
 
         let content_type = self.evidence.content_type.clone();
-        let tld = url.host_str().and_then(|h| h.rsplit('.').next()).map(|t| t.as_bytes().to_vec());
+        let tld = url
+            .host_str()
+            .and_then(|h| h.rsplit('.').next())
+            .map(|t| t.as_bytes().to_vec());
         let (page, charset) = tokio::task::spawn_blocking(move || {
             let decoded = charset::decode(&body, content_type.as_deref(), tld.as_deref());
-            let charset = format!("{} ({:?})", decoded.encoding.name(), decoded.source).to_lowercase();
+            let charset =
+                format!("{} ({:?})", decoded.encoding.name(), decoded.source).to_lowercase();
             (page::analyse(&decoded.text), charset)
         })
         .await
@@ -441,7 +532,10 @@ impl<'a> Session<'a> {
             return Err(next);
         }
         self.evidence.final_url = Some(url.to_string());
-        Ok(Fetched { http: std::mem::take(&mut self.evidence), page: Some(page) })
+        Ok(Fetched {
+            http: std::mem::take(&mut self.evidence),
+            page: Some(page),
+        })
     }
 
     fn refresh_target(&self, url: &url::Url, page: &PageEvidence) -> Option<url::Url> {
@@ -462,22 +556,46 @@ impl<'a> Session<'a> {
 
     /// Makes sure the URL's host has permitted addresses, resolving a new host once.
     async fn ensure_pinned(&mut self, url: &url::Url) -> Result<(), (FailureKind, String)> {
-        let host = url.host_str().unwrap_or("").trim_end_matches('.').to_ascii_lowercase();
+        let host = url
+            .host_str()
+            .unwrap_or("")
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
             return self.fetcher.config.policy.permits(ip).map_err(|class| {
                 self.evidence.refused.push((ip, class));
-                (FailureKind::AddressNotAllowed, format!("{ip} is {} space", class.label()))
+                (
+                    FailureKind::AddressNotAllowed,
+                    format!("{ip} is {} space", class.label()),
+                )
             });
         }
 
-        let known = self.pins.table.lock().unwrap_or_else(|e| e.into_inner()).get(&host).map(Vec::len);
+        let known = self
+            .pins
+            .table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&host)
+            .map(Vec::len);
         let permitted = match known {
             Some(n) => n,
             None => self.resolve_new_host(&host).await?,
         };
         if permitted == 0 {
-            let refused: Vec<String> = self.evidence.refused.iter().map(|(ip, c)| format!("{ip} ({})", c.label())).collect();
-            return Err((FailureKind::AddressNotAllowed, format!("{host}: no address the audit may connect to; refused {}", refused.join(", "))));
+            let refused: Vec<String> = self
+                .evidence
+                .refused
+                .iter()
+                .map(|(ip, c)| format!("{ip} ({})", c.label()))
+                .collect();
+            return Err((
+                FailureKind::AddressNotAllowed,
+                format!(
+                    "{host}: no address the audit may connect to; refused {}",
+                    refused.join(", ")
+                ),
+            ));
         }
         Ok(())
     }
@@ -487,8 +605,14 @@ impl<'a> Session<'a> {
         let lookup = self.fetcher.resolver.lookup(&domain, self.deadline).await;
         match lookup.outcome {
             LookupOutcome::Addresses => Ok(self.pin(host, &lookup.addresses)),
-            outcome if outcome.is_transient() => Err((FailureKind::DnsUnavailable, format!("{host}: {}", lookup.describe()))),
-            _ => Err((FailureKind::RedirectUnresolved, format!("{host} does not resolve: {}", lookup.describe()))),
+            outcome if outcome.is_transient() => Err((
+                FailureKind::DnsUnavailable,
+                format!("{host}: {}", lookup.describe()),
+            )),
+            _ => Err((
+                FailureKind::RedirectUnresolved,
+                format!("{host} does not resolve: {}", lookup.describe()),
+            )),
         }
     }
 
@@ -496,7 +620,11 @@ impl<'a> Session<'a> {
     fn wire_url(&self, url: &url::Url) -> url::Url {
         let mut wire = url.clone();
         if url.port().is_none() {
-            let port = if url.scheme() == "https" { self.fetcher.config.https_port } else { self.fetcher.config.http_port };
+            let port = if url.scheme() == "https" {
+                self.fetcher.config.https_port
+            } else {
+                self.fetcher.config.http_port
+            };
             if Some(port) != url.port_or_known_default() {
                 let _ = wire.set_port(Some(port));
             }
@@ -507,7 +635,13 @@ impl<'a> Session<'a> {
 
 /// Whether an http:// start that failed this way should be retried over https://.
 fn should_try_https(kind: FailureKind) -> bool {
-    matches!(kind, FailureKind::ConnectionRefused | FailureKind::ConnectionReset | FailureKind::Timeout | FailureKind::Protocol)
+    matches!(
+        kind,
+        FailureKind::ConnectionRefused
+            | FailureKind::ConnectionReset
+            | FailureKind::Timeout
+            | FailureKind::Protocol
+    )
 }
 
 fn redirect_target(url: &url::Url, response: &reqwest::Response) -> Option<url::Url> {
@@ -522,7 +656,13 @@ fn header(response: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 fn looks_like_html(content_type: Option<&str>, body: &[u8]) -> bool {
-    let mime = content_type.map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    let mime = content_type.map(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
     match mime.as_deref() {
         Some("text/html" | "application/xhtml+xml") => true,
         Some("") | None => sniff_html(body),
@@ -533,7 +673,19 @@ fn looks_like_html(content_type: Option<&str>, body: &[u8]) -> bool {
 fn sniff_html(body: &[u8]) -> bool {
     let head: Vec<u8> = body.iter().take(512).map(u8::to_ascii_lowercase).collect();
     let text = String::from_utf8_lossy(&head);
-    ["<!doctype html", "<html", "<head", "<body", "<title", "<meta", "<div", "<p", "<a "].iter().any(|t| text.contains(t))
+    [
+        "<!doctype html",
+        "<html",
+        "<head",
+        "<body",
+        "<title",
+        "<meta",
+        "<div",
+        "<p",
+        "<a ",
+    ]
+    .iter()
+    .any(|t| text.contains(t))
 }
 
 /// Turns a reqwest error into a failure kind by the error's type and its sources, not its text.
@@ -546,7 +698,9 @@ fn classify(error: &reqwest::Error) -> FailureKind {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => return FailureKind::ConnectionRefused,
-                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::BrokenPipe => {
+                std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe => {
                     return FailureKind::ConnectionReset;
                 }
                 std::io::ErrorKind::TimedOut => return FailureKind::Timeout,

@@ -13,7 +13,8 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Province characters a filing number may start with. Sichuan and Gansu appear as both
 /// 川/蜀 and 甘/陇 in real footers; 贵 and 云 are accepted defensively (icp-rules.md §2.4).
-pub const PROVINCES: &str = "京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川蜀黔贵滇云藏陕甘陇青宁新";
+pub const PROVINCES: &str =
+    "京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川蜀黔贵滇云藏陕甘陇青宁新";
 
 /// Matches a filing number in folded text; `号` is optional because some footers drop it.
 pub static NUMBER_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
@@ -54,7 +55,10 @@ impl FilingNumber {
         let folded = fold(text);
         let caps = NUMBER_IN_TEXT
             .captures(&folded)
-            .filter(|c| c.get(0).is_some_and(|m| m.start() == 0 && m.end() == folded.len()))
+            .filter(|c| {
+                c.get(0)
+                    .is_some_and(|m| m.start() == 0 && m.end() == folded.len())
+            })
             .ok_or_else(|| FilingNumberError(text.to_string()))?;
         Ok(FilingNumber::from_captures(&caps))
     }
@@ -151,7 +155,10 @@ mod tests {
     #[test]
     fn parses_website_subject_licence_and_app_numbers() {
         let n = FilingNumber::parse("京ICP备12345678号-1").unwrap();
-        assert_eq!((n.province, n.serial.as_str(), n.site), ('京', "12345678", Some(1)));
+        assert_eq!(
+            (n.province, n.serial.as_str(), n.site),
+            ('京', "12345678", Some(1))
+        );
         assert!(!n.is_subject_number());
         assert_eq!(n.subject().to_string(), "京ICP备12345678号");
 
@@ -175,7 +182,15 @@ mod tests {
 
     #[test]
     fn rejects_near_misses() {
-        for bad in ["", "ICP备12345678号", "京ICP12345678号", "京ICP备1234号", "X京ICP备12345678号", "京ICP备12345678号-1 extra", "京公网安备11010802020321号"] {
+        for bad in [
+            "",
+            "ICP备12345678号",
+            "京ICP12345678号",
+            "京ICP备1234号",
+            "X京ICP备12345678号",
+            "京ICP备12345678号-1 extra",
+            "京公网安备11010802020321号",
+        ] {
             assert!(FilingNumber::parse(bad).is_err(), "{bad}");
         }
     }

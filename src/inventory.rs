@@ -238,7 +238,10 @@ impl InventoryReader {
         let mut spanned = 1;
         while text.matches('"').count() % 2 == 1 {
             if spanned >= MAX_RECORD_LINES {
-                let message = format!("unterminated quote: the row runs past {MAX_RECORD_LINES} lines; skipped to line {}", self.line_no + 1);
+                let message = format!(
+                    "unterminated quote: the row runs past {MAX_RECORD_LINES} lines; skipped to line {}",
+                    self.line_no + 1
+                );
                 return Err(self.row_error(line, None, message, &text));
             }
             match self.read_line() {
@@ -258,13 +261,25 @@ impl InventoryReader {
         let Format::Csv { header } = &self.format else {
             unreachable!("csv_record is only called for CSV inventories");
         };
-        if fields.len() > header.len() && fields[header.len()..].iter().any(|f| !f.trim().is_empty()) {
-            let message = format!("{} fields, but the header has {}", fields.len(), header.len());
+        if fields.len() > header.len()
+            && fields[header.len()..].iter().any(|f| !f.trim().is_empty())
+        {
+            let message = format!(
+                "{} fields, but the header has {}",
+                fields.len(),
+                header.len()
+            );
             return Err(self.row_error(line, None, message, &text));
         }
 
-        let mut record = FilingRecord { line, ..FilingRecord::default() };
-        for (name, value) in header.iter().zip(fields.into_iter().chain(std::iter::repeat(String::new()))) {
+        let mut record = FilingRecord {
+            line,
+            ..FilingRecord::default()
+        };
+        for (name, value) in header
+            .iter()
+            .zip(fields.into_iter().chain(std::iter::repeat(String::new())))
+        {
             record.set(name, value);
         }
         Ok(record)
@@ -282,14 +297,21 @@ impl InventoryReader {
             return Err(self.row_error(line, Some("domain"), message, text));
         }
 
-        let mut record = FilingRecord { line, ..FilingRecord::default() };
+        let mut record = FilingRecord {
+            line,
+            ..FilingRecord::default()
+        };
         for (key, value) in map {
             let value = match value {
                 serde_json::Value::String(s) => s,
                 serde_json::Value::Null => String::new(),
                 serde_json::Value::Array(items) => items
                     .iter()
-                    .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| i.to_string())
+                    })
                     .collect::<Vec<_>>()
                     .join(";"),
                 other => other.to_string(),
@@ -332,7 +354,11 @@ pub struct Deduplicator {
 }
 
 impl Deduplicator {
-    pub fn check(&mut self, row: Result<FilingRecord, RowError>, path: &Path) -> Result<FilingRecord, RowError> {
+    pub fn check(
+        &mut self,
+        row: Result<FilingRecord, RowError>,
+        path: &Path,
+    ) -> Result<FilingRecord, RowError> {
         let record = row?;
         let key = dedupe_key(&record);
         match self.seen.get(&key) {
@@ -340,7 +366,9 @@ impl Deduplicator {
                 path: path.display().to_string(),
                 line: record.line,
                 column: None,
-                message: format!("duplicate of line {first}: the same domain, filing number and site name; audited there"),
+                message: format!(
+                    "duplicate of line {first}: the same domain, filing number and site name; audited there"
+                ),
                 raw: record.domain.clone(),
                 duplicate_of: Some(first),
             }),
@@ -355,7 +383,9 @@ impl Deduplicator {
 fn dedupe_key(record: &FilingRecord) -> u64 {
     use std::hash::{Hash, Hasher};
 
-    let domain = crate::domain::Domain::parse(&record.domain).map(|d| d.to_string()).unwrap_or_else(|_| record.domain.trim().to_string());
+    let domain = crate::domain::Domain::parse(&record.domain)
+        .map(|d| d.to_string())
+        .unwrap_or_else(|_| record.domain.trim().to_string());
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     domain.hash(&mut hasher);
     crate::filing_number::fold(&record.filing_number).hash(&mut hasher);
@@ -462,7 +492,9 @@ impl<R: Read> Transcoder<R> {
         let mut decoded = String::with_capacity(n * 3 / 2 + 16);
         let cap = self.decoder.max_utf8_buffer_length(n).unwrap_or(n * 4 + 16);
         decoded.reserve(cap);
-        let _ = self.decoder.decode_to_string(&self.input[..n], &mut decoded, last);
+        let _ = self
+            .decoder
+            .decode_to_string(&self.input[..n], &mut decoded, last);
         self.output = decoded.into_bytes();
         self.out_pos = 0;
         self.done = last;
@@ -490,17 +522,24 @@ mod tests {
     use super::*;
 
     fn read(bytes: &[u8]) -> Result<Vec<Result<FilingRecord, RowError>>, InventoryError> {
-        let reader = InventoryReader::from_reader(Path::new("inv.csv"), Box::new(io::Cursor::new(bytes.to_vec())))
-            .map_err(|e| match e {
-                OpenError::Io(e) => panic!("{e}"),
-                OpenError::Inventory(e) => e,
-            })?;
+        let reader = InventoryReader::from_reader(
+            Path::new("inv.csv"),
+            Box::new(io::Cursor::new(bytes.to_vec())),
+        )
+        .map_err(|e| match e {
+            OpenError::Io(e) => panic!("{e}"),
+            OpenError::Inventory(e) => e,
+        })?;
         Ok(reader.collect())
     }
 
     #[test]
     fn reads_csv_with_bom_and_extra_columns() {
-        let rows = read("\u{feff}Domain,filing_number,site_name,entity_id\nexample.cn,京ICP备1号-1,星河,913\n".as_bytes()).unwrap();
+        let rows = read(
+            "\u{feff}Domain,filing_number,site_name,entity_id\nexample.cn,京ICP备1号-1,星河,913\n"
+                .as_bytes(),
+        )
+        .unwrap();
         let row = rows[0].as_ref().unwrap();
         assert_eq!(row.line, 2);
         assert_eq!(row.domain, "example.cn");
@@ -530,7 +569,8 @@ mod tests {
 
     #[test]
     fn gbk_inventory_is_transcoded() {
-        let (gbk, _, _) = encoding_rs::GBK.encode("domain,filing_number,site_name\nexample.cn,京ICP备1号-1,星河商城\n");
+        let (gbk, _, _) = encoding_rs::GBK
+            .encode("domain,filing_number,site_name\nexample.cn,京ICP备1号-1,星河商城\n");
         let rows = read(&gbk).unwrap();
         assert_eq!(rows[0].as_ref().unwrap().site_name, "星河商城");
     }
@@ -539,7 +579,10 @@ mod tests {
     fn json_lines_and_bad_lines() {
         let text = "{\"domain\":\"a.cn\",\"filing_number\":\"x\",\"site_name\":\"y\",\"app_domains\":[\"b.cn\",\"c.cn\"]}\nnot json\n{\"domain\":\"d.cn\"}\n";
         let rows = read(text.as_bytes()).unwrap();
-        assert_eq!(rows[0].as_ref().unwrap().field("app_domains"), Some("b.cn;c.cn"));
+        assert_eq!(
+            rows[0].as_ref().unwrap().field("app_domains"),
+            Some("b.cn;c.cn")
+        );
         assert_eq!(rows[1].as_ref().unwrap_err().line, 2);
         assert_eq!(rows[2].as_ref().unwrap().domain, "d.cn");
     }

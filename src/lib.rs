@@ -5,21 +5,21 @@
 //! record alone; [`resolve`], [`fetch`] and [`page`] gather evidence from the network; [`rules`]
 //! turn evidence into [`finding::Finding`]s keyed to the [`catalogue`]; [`report`] writes them.
 
+pub mod address;
+pub mod audit;
 pub mod catalogue;
+pub mod charset;
+pub mod cloud;
 pub mod codes;
 pub mod date;
 pub mod domain;
+pub mod fetch;
+pub mod filing_number;
 pub mod finding;
 pub mod inventory;
-pub mod record;
-pub mod address;
-pub mod charset;
-pub mod cloud;
-pub mod filing_number;
 pub mod page;
-pub mod resolve;
-pub mod tls;
-pub mod fetch;
-pub mod rules;
-pub mod audit;
+pub mod record;
 pub mod report;
+pub mod resolve;
+pub mod rules;
+pub mod tls;

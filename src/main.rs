@@ -23,7 +23,11 @@ use icp_audit::report::{self, CsvSink, Format, JsonlSink};
 use icp_audit::resolve::DnsConfig;
 
 #[derive(Parser)]
-#[command(name = "icp-audit", version, about = "Audits ICP-filed websites the way the hosting provider's inspection (备案核查) does")]
+#[command(
+    name = "icp-audit",
+    version,
+    about = "Audits ICP-filed websites the way the hosting provider's inspection (备案核查) does"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -125,13 +129,22 @@ struct NetArgs {
 impl NetArgs {
     fn options(&self) -> Result<AuditOptions> {
         if !(self.timeout > 0.0 && self.timeout.is_finite()) {
-            bail!("--timeout: expected a positive number of seconds, got {}", self.timeout);
+            bail!(
+                "--timeout: expected a positive number of seconds, got {}",
+                self.timeout
+            );
         }
         let as_of = match &self.as_of {
-            Some(text) => text.parse::<Date>().with_context(|| format!("--as-of {text:?}"))?,
+            Some(text) => text
+                .parse::<Date>()
+                .with_context(|| format!("--as-of {text:?}"))?,
             None => Date::today_in_china(),
         };
-        let mut policy = if self.allow_private { AddressPolicy::allow_private() } else { AddressPolicy::public_only() };
+        let mut policy = if self.allow_private {
+            AddressPolicy::allow_private()
+        } else {
+            AddressPolicy::public_only()
+        };
         for net in &self.allow_nets {
             policy = policy.allow_net(*net);
         }
@@ -143,7 +156,10 @@ impl NetArgs {
             ..FetchConfig::default()
         };
         Ok(AuditOptions {
-            dns: DnsConfig { servers: self.resolvers.clone(), ..DnsConfig::default() },
+            dns: DnsConfig {
+                servers: self.resolvers.clone(),
+                ..DnsConfig::default()
+            },
             fetch,
             ca_files: self.ca_certs.clone(),
             cloud: self.cloud()?,
@@ -181,12 +197,19 @@ fn main() -> ExitCode {
 
 /// A reader that went away (`icp-audit findings | head`) is not an error.
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ICP_AUDIT_LOG").unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ICP_AUDIT_LOG")
+        .unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -199,7 +222,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn list_findings(format: ListFormat) -> Result<ExitCode> {
@@ -213,8 +239,19 @@ fn list_findings(format: ListFormat) -> Result<ExitCode> {
         }
         ListFormat::Text => {
             for n in catalogue.iter() {
-                let variant = n.variant.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
-                writeln!(out, "{:<8} {:<9} {:<10} {}{variant}", n.code, n.detection.label(), n.group, n.notice)?;
+                let variant = n
+                    .variant
+                    .as_deref()
+                    .map(|v| format!(" ({v})"))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "{:<8} {:<9} {:<10} {}{variant}",
+                    n.code,
+                    n.detection.label(),
+                    n.group,
+                    n.notice
+                )?;
             }
         }
     }
@@ -225,10 +262,20 @@ fn explain(code: &str) -> Result<ExitCode> {
     let Some(n) = Catalogue::embedded().lookup(code) else {
         bail!("no catalogue entry for {code:?}; `icp-audit findings` lists them");
     };
-    let variant = n.variant.as_deref().map(|v| format!(" — {v}")).unwrap_or_default();
+    let variant = n
+        .variant
+        .as_deref()
+        .map(|v| format!(" — {v}"))
+        .unwrap_or_default();
     let mut out = std::io::stdout().lock();
     writeln!(out, "{} {}{variant}", n.code, n.notice)?;
-    writeln!(out, "组别 group: {}   严重程度 severity: {}   检测 detection: {}\n", n.group, n.severity.label(), n.detection.label())?;
+    writeln!(
+        out,
+        "组别 group: {}   严重程度 severity: {}   检测 detection: {}\n",
+        n.group,
+        n.severity.label(),
+        n.detection.label()
+    )?;
     writeln!(out, "整改通知\n  {}\nNotice\n  {}\n", n.gist_zh, n.gist_en)?;
     let list = |title: &str, items: &[String]| -> String {
         let mut s = format!("{title}\n");
@@ -237,9 +284,23 @@ fn explain(code: &str) -> Result<ExitCode> {
         }
         s
     };
-    write!(out, "{}{}\n", list("可能原因", &n.causes_zh), list("Likely causes", &n.causes_en))?;
-    write!(out, "{}{}\n", list("整改建议", &n.fixes_zh), list("Suggested fixes", &n.fixes_en))?;
-    writeln!(out, "检查方法\n  {}\nHow it is checked\n  {}", n.check_zh, n.check_en)?;
+    writeln!(
+        out,
+        "{}{}",
+        list("可能原因", &n.causes_zh),
+        list("Likely causes", &n.causes_en)
+    )?;
+    writeln!(
+        out,
+        "{}{}",
+        list("整改建议", &n.fixes_zh),
+        list("Suggested fixes", &n.fixes_en)
+    )?;
+    writeln!(
+        out,
+        "检查方法\n  {}\nHow it is checked\n  {}",
+        n.check_zh, n.check_en
+    )?;
     if !n.sources.is_empty() {
         writeln!(out, "\nSources: {}", n.sources.join(", "))?;
     }
@@ -279,7 +340,11 @@ async fn audit(args: AuditArgs) -> Result<ExitCode> {
     runner.await.context("the audit failed")?;
 
     eprintln!("{}", summary.render());
-    Ok(if summary.findings_sites > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if summary.findings_sites > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn check(args: CheckArgs) -> Result<ExitCode> {
@@ -293,16 +358,23 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
     };
     let mut report = auditor.audit(record).await;
     // Without a filed number or name there is nothing to compare: show what the site shows.
-    report.verdict.inconclusive.retain(|i| i.reason != icp_audit::finding::Reason::MissingValue);
+    report
+        .verdict
+        .inconclusive
+        .retain(|i| i.reason != icp_audit::finding::Reason::MissingValue);
 
     let mut sink = open_sink(None, args.format)?;
     sink.write(&report)?;
-    Ok(if report.verdict.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.verdict.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// A report writer for the chosen format.
 enum Sink {
-    Csv(CsvSink<Box<dyn Write + Send>>),
+    Csv(Box<CsvSink<Box<dyn Write + Send>>>),
     Jsonl(JsonlSink<Box<dyn Write + Send>>),
     Text(Box<dyn Write + Send>),
 }
@@ -310,14 +382,15 @@ enum Sink {
 fn open_sink(path: Option<&Path>, format: Format) -> Result<Sink> {
     let out: Box<dyn Write + Send> = match path {
         Some(path) => {
-            let file = std::fs::File::create(path).with_context(|| format!("{}: cannot create the report", path.display()))?;
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("{}: cannot create the report", path.display()))?;
             Box::new(std::io::BufWriter::new(file))
         }
         None => Box::new(std::io::stdout()),
     };
     let catalogue = Catalogue::embedded();
     Ok(match format {
-        Format::Csv => Sink::Csv(CsvSink::new(out, catalogue)?),
+        Format::Csv => Sink::Csv(Box::new(CsvSink::new(out, catalogue)?)),
         Format::Jsonl => Sink::Jsonl(JsonlSink::new(out, catalogue)),
         Format::Text => Sink::Text(out),
     })

@@ -20,8 +20,9 @@ use crate::filing_number::{self, FilingNumber, NUMBER_IN_TEXT, PROVINCES};
 const CONTEXT_CHARS: usize = 40;
 
 /// Matches a public-security (公安) filing number in folded text.
-static PSB_IN_TEXT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r"([{PROVINCES}])公网安备(\d{{10,16}})号?")).expect("static"));
+static PSB_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"([{PROVINCES}])公网安备(\d{{10,16}})号?")).expect("static")
+});
 
 /// Where a link points, as far as the footer rules care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,7 +54,9 @@ impl LinkTarget {
         match host {
             "beian.miit.gov.cn" => LinkTarget::Miit,
             "www.beian.miit.gov.cn" => LinkTarget::MiitWww,
-            "miibeian.gov.cn" | "www.miibeian.gov.cn" | "miitbeian.gov.cn"
+            "miibeian.gov.cn"
+            | "www.miibeian.gov.cn"
+            | "miitbeian.gov.cn"
             | "www.miitbeian.gov.cn" => LinkTarget::MiitRetired,
             "beian.mps.gov.cn" | "www.beian.gov.cn" | "beian.gov.cn" => LinkTarget::PublicSecurity,
             _ => LinkTarget::Other,
@@ -163,7 +166,8 @@ impl TextCollector {
             let before = self.folded.len();
             filing_number::fold_char(c, &mut self.folded);
             let added = self.folded[before..].chars().count();
-            self.owners.extend(std::iter::repeat_n((at, frame.anchor, frame.footer), added));
+            self.owners
+                .extend(std::iter::repeat_n((at, frame.anchor, frame.footer), added));
         }
     }
 
@@ -176,7 +180,11 @@ impl TextCollector {
     fn context(&self, from: usize, to: usize) -> String {
         let start = from.saturating_sub(CONTEXT_CHARS);
         let end = (to + CONTEXT_CHARS).min(self.display.len());
-        self.display[start..end].iter().collect::<String>().trim().to_string()
+        self.display[start..end]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string()
     }
 }
 
@@ -187,14 +195,23 @@ pub fn analyse(html: &str) -> PageEvidence {
     walk.run(&document);
 
     let mut evidence = PageEvidence {
-        title: walk.title.map(|t| collapse_whitespace(&t)).filter(|t| !t.is_empty()),
+        title: walk
+            .title
+            .map(|t| collapse_whitespace(&t))
+            .filter(|t| !t.is_empty()),
         names: walk.names,
         meta_refresh: walk.meta_refresh,
         visible_chars: walk.text.display.iter().filter(|c| **c != ' ').count(),
         ..PageEvidence::default()
     };
     if let Some(title) = &evidence.title {
-        evidence.names.insert(0, PageName { source: "title", text: title.clone() });
+        evidence.names.insert(
+            0,
+            PageName {
+                source: "title",
+                text: title.clone(),
+            },
+        );
     }
 
     evidence.numbers = find_numbers(&walk.text, &walk.anchors);
@@ -217,7 +234,12 @@ struct Walk {
 
 impl Walk {
     fn run(&mut self, document: &Html) {
-        let root = Frame { hidden: false, anchor: None, footer: false, title: false };
+        let root = Frame {
+            hidden: false,
+            anchor: None,
+            footer: false,
+            title: false,
+        };
         let mut stack = vec![root];
         for edge in document.tree.root().traverse() {
             match edge {
@@ -241,8 +263,10 @@ impl Walk {
     fn open_element(&mut self, element: &scraper::node::Element, parent: Frame) -> Frame {
         let name = element.name();
         let mut frame = parent;
-        frame.hidden |= matches!(name, "script" | "style" | "noscript" | "template" | "head" | "iframe" | "object")
-            || is_hidden(element);
+        frame.hidden |= matches!(
+            name,
+            "script" | "style" | "noscript" | "template" | "head" | "iframe" | "object"
+        ) || is_hidden(element);
         frame.title = name == "title" && !self.title_done;
         frame.footer |= is_footer_like(element);
         if is_block(name) {
@@ -253,7 +277,10 @@ impl Walk {
             "a" => {
                 if let Some(href) = element.attr("href") {
                     frame.anchor = Some(self.anchors.len() as u32);
-                    self.anchors.push(Link { href: href.trim().to_string(), target: LinkTarget::of_href(href) });
+                    self.anchors.push(Link {
+                        href: href.trim().to_string(),
+                        target: LinkTarget::of_href(href),
+                    });
                 }
             }
             "meta" => self.on_meta(element),
@@ -300,10 +327,15 @@ impl Walk {
             _ => None,
         };
         if let Some(source) = source.filter(|_| !content.is_empty()) {
-            self.names.push(PageName { source, text: collapse_whitespace(content) });
+            self.names.push(PageName {
+                source,
+                text: collapse_whitespace(content),
+            });
         }
 
-        let refresh = element.attr("http-equiv").is_some_and(|v| v.trim().eq_ignore_ascii_case("refresh"));
+        let refresh = element
+            .attr("http-equiv")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("refresh"));
         if refresh && self.meta_refresh.is_none() {
             self.meta_refresh = parse_refresh(content);
         }
@@ -317,7 +349,11 @@ fn is_hidden(element: &scraper::node::Element) -> bool {
     let Some(style) = element.attr("style") else {
         return false;
     };
-    let style: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let style: String = style
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
     style.contains("display:none") || style.contains("visibility:hidden")
 }
 
@@ -327,7 +363,9 @@ fn is_footer_like(element: &scraper::node::Element) -> bool {
     }
     let marks = |v: &str| {
         let v = v.to_ascii_lowercase();
-        ["footer", "foot", "copyright", "bottom", "beian", "icp"].iter().any(|m| v.contains(m))
+        ["footer", "foot", "copyright", "bottom", "beian", "icp"]
+            .iter()
+            .any(|m| v.contains(m))
     };
     element.attr("id").is_some_and(marks) || element.attr("class").is_some_and(marks)
 }
@@ -335,10 +373,38 @@ fn is_footer_like(element: &scraper::node::Element) -> bool {
 fn is_block(name: &str) -> bool {
     matches!(
         name,
-        "p" | "div" | "br" | "li" | "ul" | "ol" | "footer" | "header" | "section" | "article"
-            | "nav" | "main" | "aside" | "table" | "tr" | "td" | "th" | "h1" | "h2" | "h3" | "h4"
-            | "h5" | "h6" | "dd" | "dt" | "dl" | "form" | "hr" | "pre" | "blockquote" | "address"
-            | "body" | "html"
+        "p" | "div"
+            | "br"
+            | "li"
+            | "ul"
+            | "ol"
+            | "footer"
+            | "header"
+            | "section"
+            | "article"
+            | "nav"
+            | "main"
+            | "aside"
+            | "table"
+            | "tr"
+            | "td"
+            | "th"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "dd"
+            | "dt"
+            | "dl"
+            | "form"
+            | "hr"
+            | "pre"
+            | "blockquote"
+            | "address"
+            | "body"
+            | "html"
     )
 }
 
@@ -356,11 +422,17 @@ fn parse_refresh(content: &str) -> Option<MetaRefresh> {
         rest
     };
     let url = url.trim_matches(['"', '\'']).trim();
-    (!url.is_empty()).then(|| MetaRefresh { url: url.to_string(), delay_secs })
+    (!url.is_empty()).then(|| MetaRefresh {
+        url: url.to_string(),
+        delay_secs,
+    })
 }
 
 /// Character index of each match start and end in the folded text, in order.
-fn char_spans<'a>(folded: &'a str, re: &'a Regex) -> impl Iterator<Item = (usize, usize, regex::Captures<'a>)> + 'a {
+fn char_spans<'a>(
+    folded: &'a str,
+    re: &'a Regex,
+) -> impl Iterator<Item = (usize, usize, regex::Captures<'a>)> + 'a {
     let mut chars_before = 0;
     let mut last_byte = 0;
     re.captures_iter(folded).map(move |caps| {
@@ -410,7 +482,11 @@ fn find_psb_numbers(text: &TextCollector, anchors: &[Link]) -> Vec<FoundPsbNumbe
 
 fn tail(display: &[char], chars: usize) -> String {
     let start = display.len().saturating_sub(chars);
-    display[start..].iter().collect::<String>().trim().to_string()
+    display[start..]
+        .iter()
+        .collect::<String>()
+        .trim()
+        .to_string()
 }
 
 fn collapse_whitespace(text: &str) -> String {
@@ -419,7 +495,10 @@ fn collapse_whitespace(text: &str) -> String {
 
 /// Normalises a name for comparison: NFKC, lower case, letters and digits only.
 pub fn normalise_name(text: &str) -> String {
-    text.nfkc().flat_map(char::to_lowercase).filter(|c| c.is_alphanumeric()).collect()
+    text.nfkc()
+        .flat_map(char::to_lowercase)
+        .filter(|c| c.is_alphanumeric())
+        .collect()
 }
 
 /// Recognises web-server default pages and empty pages, signals of a site not in use.
@@ -462,7 +541,9 @@ mod tests {
 
     #[test]
     fn linked_number_in_footer() {
-        let n = numbers(r#"<body><p>x</p><footer><a href="https://beian.miit.gov.cn/#/Integrated/index" target=_blank>京ICP备12345678号-1</a></footer></body>"#);
+        let n = numbers(
+            r#"<body><p>x</p><footer><a href="https://beian.miit.gov.cn/#/Integrated/index" target=_blank>京ICP备12345678号-1</a></footer></body>"#,
+        );
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].text, "京ICP备12345678号-1");
         assert!(n[0].linked_to_miit && n[0].in_footer);
@@ -470,7 +551,9 @@ mod tests {
 
     #[test]
     fn number_beside_a_separate_link_is_not_linked() {
-        let n = numbers(r#"<div class="foot">京ICP备12345678号-1 <a href="https://beian.miit.gov.cn">查询</a></div>"#);
+        let n = numbers(
+            r#"<div class="foot">京ICP备12345678号-1 <a href="https://beian.miit.gov.cn">查询</a></div>"#,
+        );
         assert_eq!(n.len(), 1);
         assert!(!n[0].linked_to_miit);
         assert!(n[0].link.is_none());
@@ -495,38 +578,81 @@ mod tests {
 
     #[test]
     fn link_targets() {
-        assert_eq!(LinkTarget::of_href("https://beian.miit.gov.cn"), LinkTarget::Miit);
-        assert_eq!(LinkTarget::of_href(" HTTP://Beian.Miit.Gov.Cn/#/x "), LinkTarget::Miit);
-        assert_eq!(LinkTarget::of_href("//beian.miit.gov.cn/"), LinkTarget::Miit);
-        assert_eq!(LinkTarget::of_href("http://www.beian.miit.gov.cn"), LinkTarget::MiitWww);
-        assert_eq!(LinkTarget::of_href("https://beian.miit.gov.cn.example.com/"), LinkTarget::Other);
-        assert_eq!(LinkTarget::of_href("https://example.com/beian.miit.gov.cn"), LinkTarget::Other);
-        assert_eq!(LinkTarget::of_href("https://evil.com/?u=https://beian.miit.gov.cn"), LinkTarget::Other);
-        assert_eq!(LinkTarget::of_href("http://www.miibeian.gov.cn"), LinkTarget::MiitRetired);
+        assert_eq!(
+            LinkTarget::of_href("https://beian.miit.gov.cn"),
+            LinkTarget::Miit
+        );
+        assert_eq!(
+            LinkTarget::of_href(" HTTP://Beian.Miit.Gov.Cn/#/x "),
+            LinkTarget::Miit
+        );
+        assert_eq!(
+            LinkTarget::of_href("//beian.miit.gov.cn/"),
+            LinkTarget::Miit
+        );
+        assert_eq!(
+            LinkTarget::of_href("http://www.beian.miit.gov.cn"),
+            LinkTarget::MiitWww
+        );
+        assert_eq!(
+            LinkTarget::of_href("https://beian.miit.gov.cn.example.com/"),
+            LinkTarget::Other
+        );
+        assert_eq!(
+            LinkTarget::of_href("https://example.com/beian.miit.gov.cn"),
+            LinkTarget::Other
+        );
+        assert_eq!(
+            LinkTarget::of_href("https://evil.com/?u=https://beian.miit.gov.cn"),
+            LinkTarget::Other
+        );
+        assert_eq!(
+            LinkTarget::of_href("http://www.miibeian.gov.cn"),
+            LinkTarget::MiitRetired
+        );
         assert_eq!(LinkTarget::of_href("/beian"), LinkTarget::Other);
         assert_eq!(LinkTarget::of_href("javascript:void(0)"), LinkTarget::Other);
-        assert_eq!(LinkTarget::of_href("https://beian.mps.gov.cn/#/query/webSearch?code=1"), LinkTarget::PublicSecurity);
-        assert_eq!(LinkTarget::of_href("ftp://beian.miit.gov.cn/"), LinkTarget::Other);
+        assert_eq!(
+            LinkTarget::of_href("https://beian.mps.gov.cn/#/query/webSearch?code=1"),
+            LinkTarget::PublicSecurity
+        );
+        assert_eq!(
+            LinkTarget::of_href("ftp://beian.miit.gov.cn/"),
+            LinkTarget::Other
+        );
     }
 
     #[test]
     fn names_title_and_refresh() {
-        let p = analyse(r#"<html><head><title> 星河商城 &amp; 首页 </title><meta property="og:site_name" content="星河"><meta http-equiv="Refresh" content="0; URL='/landing'"></head><body>hi</body></html>"#);
+        let p = analyse(
+            r#"<html><head><title> 星河商城 &amp; 首页 </title><meta property="og:site_name" content="星河"><meta http-equiv="Refresh" content="0; URL='/landing'"></head><body>hi</body></html>"#,
+        );
         assert_eq!(p.title.as_deref(), Some("星河商城 & 首页"));
         assert_eq!(p.names.len(), 2);
-        assert_eq!(p.meta_refresh, Some(MetaRefresh { url: "/landing".into(), delay_secs: 0 }));
+        assert_eq!(
+            p.meta_refresh,
+            Some(MetaRefresh {
+                url: "/landing".into(),
+                delay_secs: 0
+            })
+        );
         assert_eq!(normalise_name("星河商城 - 首页！"), "星河商城首页");
         assert_eq!(normalise_name("ＡＢＣ Shop"), "abcshop");
     }
 
     #[test]
     fn psb_numbers_and_default_pages() {
-        let p = analyse(r#"<footer><a href="https://beian.mps.gov.cn/#/query/webSearch?code=11010802020321">京公网安备 11010802020321号</a></footer>"#);
+        let p = analyse(
+            r#"<footer><a href="https://beian.mps.gov.cn/#/query/webSearch?code=11010802020321">京公网安备 11010802020321号</a></footer>"#,
+        );
         assert_eq!(p.psb_numbers[0].digits, "11010802020321");
         assert!(p.psb_numbers[0].linked);
         assert!(p.numbers.is_empty());
 
-        assert_eq!(analyse("<title>Welcome to nginx!</title><h1>Welcome to nginx!</h1>").default_page, Some("nginx"));
+        assert_eq!(
+            analyse("<title>Welcome to nginx!</title><h1>Welcome to nginx!</h1>").default_page,
+            Some("nginx")
+        );
         assert_eq!(analyse("").default_page, Some("empty"));
         assert_eq!(analyse("<title>星河</title><p>内容</p>").default_page, None);
     }

@@ -16,8 +16,22 @@ use crate::finding::{Finding, Inconclusive, SiteResult};
 
 /// The CSV columns, in order. The first ten are a contract; more may be added at the end.
 pub const CSV_COLUMNS: &[&str] = &[
-    "domain", "filing_number", "site_name", "result", "code", "notice", "group", "severity", "evidence",
-    "remediation", "confidence", "detection", "check", "reason", "line", "probed_at",
+    "domain",
+    "filing_number",
+    "site_name",
+    "result",
+    "code",
+    "notice",
+    "group",
+    "severity",
+    "evidence",
+    "remediation",
+    "confidence",
+    "detection",
+    "check",
+    "reason",
+    "line",
+    "probed_at",
 ];
 
 /// Output formats.
@@ -53,13 +67,17 @@ impl<W: Write> CsvSink<W> {
 
     /// Continues a report whose header is already written (resuming).
     pub fn append(out: W, catalogue: &'static Catalogue) -> CsvSink<W> {
-        CsvSink { writer: csv::WriterBuilder::new().from_writer(out), catalogue }
+        CsvSink {
+            writer: csv::WriterBuilder::new().from_writer(out),
+            catalogue,
+        }
     }
 
     /// Writes one site's rows and flushes them.
     pub fn write(&mut self, report: &SiteReport) -> io::Result<()> {
         for row in rows(report, self.catalogue) {
-            self.writer.write_record(row.iter().map(|c| neutralise_cell(c).into_owned()))?;
+            self.writer
+                .write_record(row.iter().map(|c| neutralise_cell(c).into_owned()))?;
         }
         self.writer.flush()
     }
@@ -69,7 +87,12 @@ impl<W: Write> CsvSink<W> {
 pub fn rows(report: &SiteReport, catalogue: &Catalogue) -> Vec<Vec<String>> {
     let base = |result: SiteResult| {
         let r = &report.record;
-        vec![r.domain.clone(), r.filing_number.clone(), r.site_name.clone(), result.label().to_string()]
+        vec![
+            r.domain.clone(),
+            r.filing_number.clone(),
+            r.site_name.clone(),
+            result.label().to_string(),
+        ]
     };
     let tail = |row: &mut Vec<String>| {
         row.push(report.record.line.to_string());
@@ -108,7 +131,9 @@ fn finding_cells(finding: &Finding, catalogue: &Catalogue) -> Vec<String> {
         finding.evidence.clone(),
         notice.map(|n| n.remediation()).unwrap_or_default(),
         finding.confidence.label().to_string(),
-        notice.map(|n| n.detection.label().to_string()).unwrap_or_default(),
+        notice
+            .map(|n| n.detection.label().to_string())
+            .unwrap_or_default(),
         String::new(),
         String::new(),
     ]
@@ -198,14 +223,19 @@ pub fn json_line(report: &SiteReport, catalogue: &Catalogue) -> String {
         record: &report.record.fields,
         evidence: &report.evidence,
     };
-    serde_json::to_string(&site).unwrap_or_else(|e| format!("{{\"error\":\"cannot serialise: {e}\"}}"))
+    serde_json::to_string(&site)
+        .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialise: {e}\"}}"))
 }
 
 /// A readable report for one site: what was checked, what was found, what to do.
 pub fn text_report(report: &SiteReport, catalogue: &Catalogue) -> String {
     let mut out = String::new();
     let ev = &report.evidence;
-    out.push_str(&format!("{}  —  {}\n", report.record.domain, report.verdict.result().label().to_uppercase()));
+    out.push_str(&format!(
+        "{}  —  {}\n",
+        report.record.domain,
+        report.verdict.result().label().to_uppercase()
+    ));
     out.push_str(&format!("probed at {}\n\n", ev.probed_at));
 
     out.push_str("DNS\n");
@@ -218,10 +248,18 @@ pub fn text_report(report: &SiteReport, catalogue: &Catalogue) -> String {
     if let Some(http) = &ev.http {
         out.push_str(&format!("HTTP\n  {}\n", http.describe_chain()));
         for cert in &http.certificates {
-            out.push_str(&format!("  certificate of {}: {}\n", cert.host, cert.verdict.label()));
+            out.push_str(&format!(
+                "  certificate of {}: {}\n",
+                cert.host,
+                cert.verdict.label()
+            ));
         }
         if let Some(charset) = &http.charset {
-            out.push_str(&format!("  {} bytes, charset {charset}{}\n", http.body_bytes, if http.truncated { ", truncated" } else { "" }));
+            out.push_str(&format!(
+                "  {} bytes, charset {charset}{}\n",
+                http.body_bytes,
+                if http.truncated { ", truncated" } else { "" }
+            ));
         }
     }
     if let Some(page) = &ev.page {
@@ -234,19 +272,35 @@ pub fn text_report(report: &SiteReport, catalogue: &Catalogue) -> String {
 
 fn page_section(page: &crate::page::PageEvidence) -> String {
     let mut out = String::from("PAGE\n");
-    out.push_str(&format!("  title: {}\n", page.title.as_deref().unwrap_or("(none)")));
+    out.push_str(&format!(
+        "  title: {}\n",
+        page.title.as_deref().unwrap_or("(none)")
+    ));
     for name in page.names.iter().filter(|n| n.source != "title") {
         out.push_str(&format!("  {}: {}\n", name.source, name.text));
     }
     if page.numbers.is_empty() {
-        out.push_str(&format!("  no filing number found; the page ends: «{}»\n", page.tail));
+        out.push_str(&format!(
+            "  no filing number found; the page ends: «{}»\n",
+            page.tail
+        ));
     }
     for n in &page.numbers {
-        let link = n.link.as_ref().map_or("not linked".to_string(), |l| format!("linked to {}", l.href));
-        out.push_str(&format!("  number {} ({link}{})\n", n.text, if n.in_footer { ", in footer" } else { "" }));
+        let link = n.link.as_ref().map_or("not linked".to_string(), |l| {
+            format!("linked to {}", l.href)
+        });
+        out.push_str(&format!(
+            "  number {} ({link}{})\n",
+            n.text,
+            if n.in_footer { ", in footer" } else { "" }
+        ));
     }
     for p in &page.psb_numbers {
-        out.push_str(&format!("  公网安备 {} ({})\n", p.digits, if p.linked { "linked" } else { "not linked" }));
+        out.push_str(&format!(
+            "  公网安备 {} ({})\n",
+            p.digits,
+            if p.linked { "linked" } else { "not linked" }
+        ));
     }
     out
 }
@@ -259,7 +313,12 @@ fn verdict_section(report: &SiteReport, catalogue: &Catalogue) -> String {
     for f in &report.verdict.findings {
         let notice = catalogue.get(&f.code);
         let title = notice.map_or("", |n| n.notice.as_str());
-        out.push_str(&format!("\nFINDING {} {title} [{}, {}]\n", f.code, f.severity.label(), f.confidence.label()));
+        out.push_str(&format!(
+            "\nFINDING {} {title} [{}, {}]\n",
+            f.code,
+            f.severity.label(),
+            f.confidence.label()
+        ));
         out.push_str(&format!("  found: {}\n", f.evidence));
         if let Some(n) = notice {
             for fix in n.fixes_zh.iter().chain(&n.fixes_en) {
@@ -268,7 +327,12 @@ fn verdict_section(report: &SiteReport, catalogue: &Catalogue) -> String {
         }
     }
     for i in &report.verdict.inconclusive {
-        out.push_str(&format!("\nINCONCLUSIVE {} ({}): {}\n", i.check, i.reason.label(), i.detail));
+        out.push_str(&format!(
+            "\nINCONCLUSIVE {} ({}): {}\n",
+            i.check,
+            i.reason.label(),
+            i.detail
+        ));
     }
     out
 }

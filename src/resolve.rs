@@ -54,7 +54,10 @@ impl LookupOutcome {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            LookupOutcome::Timeout | LookupOutcome::ServFail | LookupOutcome::Refused | LookupOutcome::Failed
+            LookupOutcome::Timeout
+                | LookupOutcome::ServFail
+                | LookupOutcome::Refused
+                | LookupOutcome::Failed
         )
     }
 
@@ -155,8 +158,13 @@ impl SiteResolver {
         opts.num_concurrent_reqs = 1;
         opts.ndots = 0;
 
-        let resolver = builder.build().map_err(|e| ResolverSetupError(e.to_string()))?;
-        Ok(SiteResolver { resolver, retries: config.retries })
+        let resolver = builder
+            .build()
+            .map_err(|e| ResolverSetupError(e.to_string()))?;
+        Ok(SiteResolver {
+            resolver,
+            retries: config.retries,
+        })
     }
 
     /// Resolves A and AAAA for a host, retrying transient failures until `deadline`.
@@ -164,7 +172,10 @@ impl SiteResolver {
         let mut attempt = 0;
         loop {
             let result = self.lookup_once(host, deadline).await;
-            let transient = matches!(result.outcome, LookupOutcome::Timeout | LookupOutcome::ServFail | LookupOutcome::Failed);
+            let transient = matches!(
+                result.outcome,
+                LookupOutcome::Timeout | LookupOutcome::ServFail | LookupOutcome::Failed
+            );
             if !transient || attempt >= self.retries {
                 return result;
             }
@@ -183,15 +194,26 @@ impl SiteResolver {
         let fqdn = format!("{host}.");
         let (v4, v6) = tokio::join!(
             tokio::time::timeout_at(deadline, self.resolver.lookup(fqdn.as_str(), RecordType::A)),
-            tokio::time::timeout_at(deadline, self.resolver.lookup(fqdn.as_str(), RecordType::AAAA)),
+            tokio::time::timeout_at(
+                deadline,
+                self.resolver.lookup(fqdn.as_str(), RecordType::AAAA)
+            ),
         );
         let v4 = RecordSet::from_result(v4.unwrap_or(Err(NetError::Timeout)));
         let v6 = RecordSet::from_result(v6.unwrap_or(Err(NetError::Timeout)));
 
-        let chain = if v4.chain.len() >= v6.chain.len() { v4.chain.clone() } else { v6.chain.clone() };
+        let chain = if v4.chain.len() >= v6.chain.len() {
+            v4.chain.clone()
+        } else {
+            v6.chain.clone()
+        };
         let mut addresses = v4.addresses;
         addresses.extend(v6.addresses);
-        let detail = [v4.detail, v6.detail].into_iter().filter(|d| !d.is_empty()).collect::<Vec<_>>().join("; ");
+        let detail = [v4.detail, v6.detail]
+            .into_iter()
+            .filter(|d| !d.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
 
         HostLookup {
             host: host.to_string(),
@@ -233,12 +255,20 @@ impl RecordSet {
             Err(error) => return RecordSet::from_error(&error),
         };
 
-        let mut set = RecordSet { chain: Vec::new(), addresses: Vec::new(), outcome: LookupOutcome::NoAddress, detail: String::new() };
+        let mut set = RecordSet {
+            chain: Vec::new(),
+            addresses: Vec::new(),
+            outcome: LookupOutcome::NoAddress,
+            detail: String::new(),
+        };
         for record in lookup.answers() {
             match &record.data {
                 RData::A(a) => set.addresses.push(IpAddr::V4(a.0)),
                 RData::AAAA(a) => set.addresses.push(IpAddr::V6(a.0)),
-                RData::CNAME(target) => set.chain.push((name_text(&record.name.to_string()), name_text(&target.0.to_string()))),
+                RData::CNAME(target) => set.chain.push((
+                    name_text(&record.name.to_string()),
+                    name_text(&target.0.to_string()),
+                )),
                 _ => {}
             }
         }
@@ -253,7 +283,9 @@ impl RecordSet {
             e if e.is_nx_domain() => LookupOutcome::NxDomain,
             e if e.is_no_records_found() => LookupOutcome::NoAddress,
             NetError::Timeout => LookupOutcome::Timeout,
-            NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => LookupOutcome::ServFail,
+            NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => {
+                LookupOutcome::ServFail
+            }
             NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => LookupOutcome::Refused,
             NetError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => LookupOutcome::Timeout,
             _ => LookupOutcome::Failed,
@@ -262,7 +294,12 @@ impl RecordSet {
             LookupOutcome::NxDomain | LookupOutcome::NoAddress => String::new(),
             _ => error.to_string(),
         };
-        RecordSet { chain: Vec::new(), addresses: Vec::new(), outcome, detail }
+        RecordSet {
+            chain: Vec::new(),
+            addresses: Vec::new(),
+            outcome,
+            detail,
+        }
     }
 }
 

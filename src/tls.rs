@@ -45,9 +45,15 @@ impl CertVerdict {
             return CertVerdict::Invalid;
         };
         match cert {
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => CertVerdict::Expired,
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => CertVerdict::NotYetValid,
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => CertVerdict::WrongHost,
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                CertVerdict::Expired
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                CertVerdict::NotYetValid
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                CertVerdict::WrongHost
+            }
             CertificateError::UnknownIssuer => CertVerdict::UnknownIssuer,
             CertificateError::Revoked => CertVerdict::Revoked,
             _ => CertVerdict::Invalid,
@@ -88,14 +94,21 @@ impl TlsTrust {
         for path in extra_ca_files {
             extra.extend(read_pem_certs(path)?);
         }
-        let strict = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())?;
-        Ok(TlsTrust { provider, strict: Arc::new(strict) })
+        let strict =
+            rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())?;
+        Ok(TlsTrust {
+            provider,
+            strict: Arc::new(strict),
+        })
     }
 
     /// A client configuration for one site, with its own record of verdicts.
     pub fn site_config(&self) -> Result<(rustls::ClientConfig, CertRecord), TlsSetupError> {
         let record = CertRecord::default();
-        let verifier = Arc::new(RecordingVerifier { strict: self.strict.clone(), record: record.clone() });
+        let verifier = Arc::new(RecordingVerifier {
+            strict: self.strict.clone(),
+            record: record.clone(),
+        });
         let mut config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()?
             .dangerous()
@@ -110,8 +123,13 @@ fn read_pem_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>
     use rustls::pki_types::pem::PemObject;
 
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|error| TlsSetupError::Read { path: name.clone(), error })?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok).collect();
+    let bytes = std::fs::read(path).map_err(|error| TlsSetupError::Read {
+        path: name.clone(),
+        error,
+    })?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
+        .filter_map(Result::ok)
+        .collect();
     if certs.is_empty() {
         return Err(TlsSetupError::NoCertificate { path: name });
     }
@@ -133,7 +151,11 @@ impl CertRecord {
     /// The verdict for a host, if a handshake with it happened.
     pub fn verdict_for(&self, host: &str) -> Option<CertVerdict> {
         let notes = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        notes.iter().rev().find(|n| n.host == host).map(|n| n.verdict)
+        notes
+            .iter()
+            .rev()
+            .find(|n| n.host == host)
+            .map(|n| n.verdict)
     }
 
     pub fn notes(&self) -> Vec<CertNote> {
@@ -156,7 +178,13 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = match self.strict.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        let verdict = match self.strict.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
             Ok(_) => CertVerdict::Trusted,
             Err(error) => CertVerdict::of(&error),
         };

@@ -28,7 +28,9 @@ fn good_page() -> String {
 }
 
 fn page_with_footer(footer: &str) -> String {
-    format!(r#"<html><head><title>{NAME}</title></head><body><p>内容</p><footer>{footer}</footer></body></html>"#)
+    format!(
+        r#"<html><head><title>{NAME}</title></head><body><p>内容</p><footer>{footer}</footer></body></html>"#
+    )
 }
 
 /// The zone used by most tests: hosts in the "cloud" (127.0.0.1) and one outside (127.0.0.2).
@@ -55,7 +57,11 @@ fn options(world: &World) -> AuditOptions {
     let mut cloud = CloudRanges::default();
     cloud.add_text("test", "127.0.0.1/32\n").unwrap();
     AuditOptions {
-        dns: DnsConfig { servers: vec![world.dns], query_timeout: Duration::from_millis(800), retries: 1 },
+        dns: DnsConfig {
+            servers: vec![world.dns],
+            query_timeout: Duration::from_millis(800),
+            retries: 1,
+        },
         fetch: FetchConfig {
             policy: AddressPolicy::allow_private(),
             http_port: world.http_port,
@@ -71,15 +77,29 @@ fn options(world: &World) -> AuditOptions {
 }
 
 fn record(domain: &str) -> FilingRecord {
-    FilingRecord { line: 2, domain: domain.into(), filing_number: NUMBER.into(), site_name: NAME.into(), ..Default::default() }
+    FilingRecord {
+        line: 2,
+        domain: domain.into(),
+        filing_number: NUMBER.into(),
+        site_name: NAME.into(),
+        ..Default::default()
+    }
 }
 
 async fn audit(world: &World, domain: &str) -> SiteReport {
-    Auditor::new(options(world)).unwrap().audit(record(domain)).await
+    Auditor::new(options(world))
+        .unwrap()
+        .audit(record(domain))
+        .await
 }
 
 fn codes(report: &SiteReport) -> Vec<&str> {
-    report.verdict.findings.iter().map(|f| f.code.as_str()).collect()
+    report
+        .verdict
+        .findings
+        .iter()
+        .map(|f| f.code.as_str())
+        .collect()
 }
 
 #[tokio::test]
@@ -89,7 +109,10 @@ async fn compliant_site_passes_with_evidence() {
     assert_eq!(r.verdict.result(), SiteResult::Pass, "{:?}", r.verdict);
     let http = r.evidence.http.as_ref().unwrap();
     assert_eq!(http.hops[0].status, Some(200));
-    assert_eq!(http.hops[0].address.map(|a| a.ip()), Some(IpAddr::from([127, 0, 0, 1])));
+    assert_eq!(
+        http.hops[0].address.map(|a| a.ip()),
+        Some(IpAddr::from([127, 0, 0, 1]))
+    );
     assert_eq!(r.evidence.page.as_ref().unwrap().numbers[0].text, NUMBER);
 }
 
@@ -107,7 +130,11 @@ async fn cname_chain_out_of_the_cloud_names_the_address() {
     let r = audit(&w, "chainout.test").await;
     assert_eq!(codes(&r), vec!["NET-07a"]);
     assert_eq!(r.verdict.findings[0].fact, "127.0.0.2");
-    assert!(r.verdict.findings[0].evidence.contains("outside.test"), "{}", r.verdict.findings[0].evidence);
+    assert!(
+        r.verdict.findings[0].evidence.contains("outside.test"),
+        "{}",
+        r.verdict.findings[0].evidence
+    );
 }
 
 #[tokio::test]
@@ -143,13 +170,20 @@ async fn refused_connection_is_unreachable() {
     let r = Auditor::new(opts).unwrap().audit(record("good.test")).await;
     assert_eq!(codes(&r), vec!["WEB-06"]);
     assert_eq!(r.verdict.findings[0].fact, "connection_refused");
-    assert_eq!(r.evidence.http.as_ref().unwrap().hops.len(), 2, "https was tried after http");
+    assert_eq!(
+        r.evidence.http.as_ref().unwrap().hops.len(),
+        2,
+        "https was tried after http"
+    );
 }
 
 #[tokio::test]
 async fn error_statuses_and_redirect_loops_are_unreachable() {
     let w = world(vec![
-        ("good.test", Reply::page(404, "text/html", b"<h1>not found</h1>".to_vec())),
+        (
+            "good.test",
+            Reply::page(404, "text/html", b"<h1>not found</h1>".to_vec()),
+        ),
         ("page.test", Reply::redirect(302, "/again")),
     ])
     .await;
@@ -165,13 +199,20 @@ async fn error_statuses_and_redirect_loops_are_unreachable() {
 #[tokio::test]
 async fn http_to_https_redirect_is_followed() {
     let router: support::Router = std::sync::Arc::new(|req: &support::Request| {
-        if req.https { Reply::html(&good_page()) } else { Reply::redirect(301, "https://good.test/") }
+        if req.https {
+            Reply::html(&good_page())
+        } else {
+            Reply::redirect(301, "https://good.test/")
+        }
     });
     let w = World::start(WorldSpec::new(vec![zone()], router)).await;
     let r = audit(&w, "good.test").await;
     assert_eq!(r.verdict.result(), SiteResult::Pass, "{:?}", r.verdict);
     let http = r.evidence.http.as_ref().unwrap();
-    assert_eq!(http.hops.iter().map(|h| h.status).collect::<Vec<_>>(), vec![Some(301), Some(200)]);
+    assert_eq!(
+        http.hops.iter().map(|h| h.status).collect::<Vec<_>>(),
+        vec![Some(301), Some(200)]
+    );
     assert_eq!(http.certificates[0].verdict.label(), "trusted");
 }
 
@@ -181,7 +222,9 @@ async fn meta_refresh_is_followed() {
         if req.path == "/home" {
             Reply::html(&good_page())
         } else {
-            Reply::html(r#"<html><head><meta http-equiv="refresh" content="0;url=/home"></head></html>"#)
+            Reply::html(
+                r#"<html><head><meta http-equiv="refresh" content="0;url=/home"></head></html>"#,
+            )
         }
     });
     let w = World::start(WorldSpec::new(vec![zone()], router)).await;
@@ -197,12 +240,21 @@ async fn gbk_and_gzip_pages_are_decoded() {
     std::io::Write::write_all(&mut gz, good_page().as_bytes()).unwrap();
     let w = world(vec![
         ("good.test", Reply::page(200, "text/html", gbk.into_owned())),
-        ("page.test", Reply::page(200, "text/html; charset=utf-8", gz.finish().unwrap()).with_header("Content-Encoding", "gzip")),
+        (
+            "page.test",
+            Reply::page(200, "text/html; charset=utf-8", gz.finish().unwrap())
+                .with_header("Content-Encoding", "gzip"),
+        ),
     ])
     .await;
     for domain in ["good.test", "page.test"] {
         let r = audit(&w, domain).await;
-        assert_eq!(r.verdict.result(), SiteResult::Pass, "{domain}: {:?}", r.verdict);
+        assert_eq!(
+            r.verdict.result(),
+            SiteResult::Pass,
+            "{domain}: {:?}",
+            r.verdict
+        );
     }
 }
 
@@ -210,16 +262,37 @@ async fn gbk_and_gzip_pages_are_decoded() {
 async fn footer_faults_raise_web04_and_near_misses_do_not() {
     let cases = [
         (format!("<!-- {NUMBER} --> 版权所有"), true),
-        (format!(r#"<a href="https://beian.miit.gov.cn.example.com/">{NUMBER}</a>"#), true),
-        (format!(r#"{NUMBER} <a href="https://beian.miit.gov.cn/">备案查询</a>"#), true),
-        (r#"<a href="https://beian.miit.gov.cn/">京ICP备12345678号</a>"#.to_string(), true),
-        (format!(r#"<a href="http://www.beian.miit.gov.cn">{NUMBER}</a>"#), false),
-        (r#"<a href="//BEIAN.miit.gov.cn/#/Integrated/index">京 ICP 备 1234 5678 号 －１</a>"#.to_string(), false),
+        (
+            format!(r#"<a href="https://beian.miit.gov.cn.example.com/">{NUMBER}</a>"#),
+            true,
+        ),
+        (
+            format!(r#"{NUMBER} <a href="https://beian.miit.gov.cn/">备案查询</a>"#),
+            true,
+        ),
+        (
+            r#"<a href="https://beian.miit.gov.cn/">京ICP备12345678号</a>"#.to_string(),
+            true,
+        ),
+        (
+            format!(r#"<a href="http://www.beian.miit.gov.cn">{NUMBER}</a>"#),
+            false,
+        ),
+        (
+            r#"<a href="//BEIAN.miit.gov.cn/#/Integrated/index">京 ICP 备 1234 5678 号 －１</a>"#
+                .to_string(),
+            false,
+        ),
     ];
     for (footer, raises) in cases {
         let w = world(vec![("good.test", Reply::html(&page_with_footer(&footer)))]).await;
         let r = audit(&w, "good.test").await;
-        assert_eq!(codes(&r).contains(&"WEB-04"), raises, "{footer}: {:?}", r.verdict);
+        assert_eq!(
+            codes(&r).contains(&"WEB-04"),
+            raises,
+            "{footer}: {:?}",
+            r.verdict
+        );
     }
 }
 
@@ -235,11 +308,25 @@ async fn guangdong_subject_number_passes_elsewhere_it_does_not() {
 
 #[tokio::test]
 async fn site_names_match_titles_with_suffixes_and_entities() {
-    let page = |title: &str| format!(r#"<html><head><title>{title}</title></head><body><footer><a href="https://beian.miit.gov.cn/">{NUMBER}</a></footer></body></html>"#);
-    for (title, raises) in [("星河商城 - 首页", false), ("&#26143;&#27827;&#21830;&#22478;", false), ("银河超市", true), ("", true)] {
+    let page = |title: &str| {
+        format!(
+            r#"<html><head><title>{title}</title></head><body><footer><a href="https://beian.miit.gov.cn/">{NUMBER}</a></footer></body></html>"#
+        )
+    };
+    for (title, raises) in [
+        ("星河商城 - 首页", false),
+        ("&#26143;&#27827;&#21830;&#22478;", false),
+        ("银河超市", true),
+        ("", true),
+    ] {
         let w = world(vec![("good.test", Reply::html(&page(title)))]).await;
         let r = audit(&w, "good.test").await;
-        assert_eq!(codes(&r).contains(&"WEB-03"), raises, "{title}: {:?}", r.verdict);
+        assert_eq!(
+            codes(&r).contains(&"WEB-03"),
+            raises,
+            "{title}: {:?}",
+            r.verdict
+        );
     }
 }
 
@@ -248,7 +335,12 @@ async fn default_page_is_likely_not_in_use() {
     let w = world(vec![("good.test", Reply::html("<html><head><title>Welcome to nginx!</title></head><body><h1>Welcome to nginx!</h1></body></html>"))]).await;
     let r = audit(&w, "good.test").await;
     assert!(codes(&r).contains(&"WEB-05"), "{:?}", r.verdict);
-    let f = r.verdict.findings.iter().find(|f| f.code == "WEB-05").unwrap();
+    let f = r
+        .verdict
+        .findings
+        .iter()
+        .find(|f| f.code == "WEB-05")
+        .unwrap();
     assert_eq!(f.confidence.label(), "likely");
 }
 
@@ -263,7 +355,14 @@ async fn private_answers_are_refused_before_any_dial() {
     for domain in ["private.test", "metadata.test", "good.test"] {
         let r = auditor.audit(record(domain)).await;
         assert!(!codes(&r).contains(&"WEB-06"), "{domain}: {:?}", r.verdict);
-        assert!(r.verdict.inconclusive.iter().any(|i| i.reason == Reason::AddressNotAllowed), "{domain}: {:?}", r.verdict);
+        assert!(
+            r.verdict
+                .inconclusive
+                .iter()
+                .any(|i| i.reason == Reason::AddressNotAllowed),
+            "{domain}: {:?}",
+            r.verdict
+        );
     }
     assert!(log.dialled().is_empty(), "dialled {:?}", log.dialled());
     assert_eq!(w.connections_to(IpAddr::from([127, 0, 0, 1])), 0);

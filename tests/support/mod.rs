@@ -5,7 +5,10 @@
 //! Everything binds to 127.0.0.0/8 and is torn down when the world is dropped. The same world
 //! backs the integration tests and the `demo` example.
 
-#![allow(dead_code, reason = "each test binary uses a different part of the world")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the world"
+)]
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -26,13 +29,21 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 #[derive(Clone)]
 pub enum Reply {
     /// A complete answer.
-    Page { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Page {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// Bytes written as they are, then the connection is closed.
     Raw(Vec<u8>),
     /// Read the request and never answer.
     Hang,
     /// Send the head, then the body one byte every `interval`.
-    Trickle { head: Vec<u8>, body: Vec<u8>, interval: Duration },
+    Trickle {
+        head: Vec<u8>,
+        body: Vec<u8>,
+        interval: Duration,
+    },
     /// Send the head and part of the body, then reset the connection.
     ResetMidBody { head: Vec<u8>, partial: Vec<u8> },
     /// Send the head, then body bytes until the client goes away.
@@ -46,11 +57,19 @@ impl Reply {
     }
 
     pub fn page(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
-        Reply::Page { status, headers: vec![("Content-Type".into(), content_type.into())], body }
+        Reply::Page {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body,
+        }
     }
 
     pub fn redirect(status: u16, location: &str) -> Reply {
-        Reply::Page { status, headers: vec![("Location".into(), location.into())], body: Vec::new() }
+        Reply::Page {
+            status,
+            headers: vec![("Location".into(), location.into())],
+            body: Vec::new(),
+        }
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Reply {
@@ -74,9 +93,13 @@ pub type Router = Arc<dyn Fn(&Request) -> Reply + Send + Sync>;
 
 /// Sites by host name, each a fixed reply; unknown hosts get a 404.
 pub fn routes(sites: Vec<(&str, Reply)>) -> Router {
-    let table: HashMap<String, Reply> = sites.into_iter().map(|(h, r)| (h.to_string(), r)).collect();
+    let table: HashMap<String, Reply> =
+        sites.into_iter().map(|(h, r)| (h.to_string(), r)).collect();
     Arc::new(move |req: &Request| {
-        table.get(&req.host).cloned().unwrap_or_else(|| Reply::page(404, "text/html", b"<h1>404</h1>".to_vec()))
+        table
+            .get(&req.host)
+            .cloned()
+            .unwrap_or_else(|| Reply::page(404, "text/html", b"<h1>404</h1>".to_vec()))
     })
 }
 
@@ -102,12 +125,18 @@ impl TestCa {
     pub fn new(dir: &std::path::Path) -> TestCa {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, "icp-audit test CA");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "icp-audit test CA");
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         let ca_file = dir.join("test-ca.pem");
         std::fs::write(&ca_file, cert.pem()).unwrap();
-        TestCa { ca_pem: cert.pem(), ca_file, issuer: rcgen::Issuer::new(params, key) }
+        TestCa {
+            ca_pem: cert.pem(),
+            ca_file,
+            issuer: rcgen::Issuer::new(params, key),
+        }
     }
 
     fn certified_key(&self, host: &str, kind: CertKind) -> Arc<rustls::sign::CertifiedKey> {
@@ -128,7 +157,10 @@ impl TestCa {
         let der_key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
         let provider = rustls::crypto::ring::default_provider();
         let signing = provider.key_provider.load_private_key(der_key).unwrap();
-        Arc::new(rustls::sign::CertifiedKey::new(vec![cert.der().clone()], signing))
+        Arc::new(rustls::sign::CertifiedKey::new(
+            vec![cert.der().clone()],
+            signing,
+        ))
     }
 }
 
@@ -139,9 +171,17 @@ struct SniCerts {
 }
 
 impl rustls::server::ResolvesServerCert for SniCerts {
-    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
         let name = hello.server_name().unwrap_or("");
-        Some(self.certs.get(name).cloned().unwrap_or_else(|| self.fallback.clone()))
+        Some(
+            self.certs
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| self.fallback.clone()),
+        )
     }
 }
 
@@ -181,7 +221,13 @@ pub struct WorldSpec {
 
 impl WorldSpec {
     pub fn new(zones: Vec<String>, router: Router) -> WorldSpec {
-        WorldSpec { zones, router, web_ips: Vec::new(), certs: Vec::new(), stall_tls: Vec::new() }
+        WorldSpec {
+            zones,
+            router,
+            web_ips: Vec::new(),
+            certs: Vec::new(),
+            stall_tls: Vec::new(),
+        }
     }
 }
 
@@ -207,19 +253,44 @@ impl World {
         let tls = Arc::new(tls_config(&ca, &spec));
         for ip in &ips {
             let http = TcpListener::bind((*ip, http_port)).await.unwrap();
-            tasks.push(tokio::spawn(serve(http, None, spec.router.clone(), connections.clone(), Vec::new())));
+            tasks.push(tokio::spawn(serve(
+                http,
+                None,
+                spec.router.clone(),
+                connections.clone(),
+                Vec::new(),
+            )));
             let https = TcpListener::bind((*ip, https_port)).await.unwrap();
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
-            tasks.push(tokio::spawn(serve(https, Some(acceptor), spec.router.clone(), connections.clone(), spec.stall_tls.clone())));
+            tasks.push(tokio::spawn(serve(
+                https,
+                Some(acceptor),
+                spec.router.clone(),
+                connections.clone(),
+                spec.stall_tls.clone(),
+            )));
         }
 
-        World { dns, http_port, https_port, ca_file: ca.ca_file.clone(), connections, dns_queries, dir, tasks }
+        World {
+            dns,
+            http_port,
+            https_port,
+            ca_file: ca.ca_file.clone(),
+            connections,
+            dns_queries,
+            dir,
+            tasks,
+        }
     }
 
     /// Connections accepted on one address (HTTP and HTTPS ports together).
     pub fn connections_to(&self, ip: IpAddr) -> usize {
         let table = self.connections.lock().unwrap();
-        table.iter().filter(|(addr, _)| addr.ip() == ip).map(|(_, n)| n).sum()
+        table
+            .iter()
+            .filter(|(addr, _)| addr.ip() == ip)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Writes a cloud-ranges file holding the given prefixes.
@@ -233,11 +304,22 @@ impl World {
 /// Finds a port free for both HTTP and HTTPS on every address.
 async fn free_ports(ips: &[IpAddr]) -> (u16, u16) {
     for _ in 0..50 {
-        let a = TcpListener::bind((ips[0], 0)).await.unwrap().local_addr().unwrap().port();
-        let b = TcpListener::bind((ips[0], 0)).await.unwrap().local_addr().unwrap().port();
+        let a = TcpListener::bind((ips[0], 0))
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let b = TcpListener::bind((ips[0], 0))
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut free = a != b;
         for ip in ips {
-            free &= std::net::TcpListener::bind((*ip, a)).is_ok() && std::net::TcpListener::bind((*ip, b)).is_ok();
+            free &= std::net::TcpListener::bind((*ip, a)).is_ok()
+                && std::net::TcpListener::bind((*ip, b)).is_ok();
         }
         if free {
             return (a, b);
@@ -253,7 +335,9 @@ fn tls_config(ca: &TestCa, spec: &WorldSpec) -> rustls::ServerConfig {
     }
     let hosts = hosts_in(&spec.zones);
     for host in hosts {
-        certs.entry(host.clone()).or_insert_with(|| ca.certified_key(&host, CertKind::Valid));
+        certs
+            .entry(host.clone())
+            .or_insert_with(|| ca.certified_key(&host, CertKind::Valid));
     }
     let fallback = ca.certified_key("fallback.test", CertKind::Valid);
     let resolver = SniCerts { certs, fallback };
@@ -271,10 +355,19 @@ fn tls_config(ca: &TestCa, spec: &WorldSpec) -> rustls::ServerConfig {
 fn hosts_in(zones: &[String]) -> Vec<String> {
     let mut hosts = Vec::new();
     for zone in zones {
-        let origin = zone.lines().find_map(|l| l.strip_prefix("$ORIGIN")).map(|o| o.trim().trim_end_matches('.').to_string()).unwrap_or_default();
+        let origin = zone
+            .lines()
+            .find_map(|l| l.strip_prefix("$ORIGIN"))
+            .map(|o| o.trim().trim_end_matches('.').to_string())
+            .unwrap_or_default();
         for line in zone.lines() {
-            let Some(owner) = line.split_whitespace().next() else { continue };
-            if owner.starts_with('$') || owner.starts_with(';') || line.starts_with(char::is_whitespace) {
+            let Some(owner) = line.split_whitespace().next() else {
+                continue;
+            };
+            if owner.starts_with('$')
+                || owner.starts_with(';')
+                || line.starts_with(char::is_whitespace)
+            {
                 continue;
             }
             let name = match owner {
@@ -290,11 +383,19 @@ fn hosts_in(zones: &[String]) -> Vec<String> {
     hosts
 }
 
-async fn start_dns(zones: &[String]) -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+async fn start_dns(
+    zones: &[String],
+) -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let mut catalog = Catalog::new();
     for text in zones {
         let (origin, records) = Parser::new(text.as_str(), None, None).parse().unwrap();
-        let zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(origin.clone(), records, ZoneType::Primary, AxfrPolicy::Deny).unwrap();
+        let zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
+            origin.clone(),
+            records,
+            ZoneType::Primary,
+            AxfrPolicy::Deny,
+        )
+        .unwrap();
         catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
     }
     let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -310,10 +411,18 @@ async fn start_dns(zones: &[String]) -> (SocketAddr, Arc<AtomicUsize>, tokio::ta
     (addr, queries, task)
 }
 
-async fn serve(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, router: Router, connections: Arc<Mutex<HashMap<SocketAddr, usize>>>, stall: Vec<String>) {
+async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    router: Router,
+    connections: Arc<Mutex<HashMap<SocketAddr, usize>>>,
+    stall: Vec<String>,
+) {
     let local = listener.local_addr().unwrap();
     loop {
-        let Ok((stream, _)) = listener.accept().await else { return };
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
         *connections.lock().unwrap().entry(local).or_default() += 1;
         let router = router.clone();
         let tls = tls.clone();
@@ -337,9 +446,16 @@ async fn serve(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, ro
 }
 
 /// Serves requests on one connection until it closes.
-async fn handle<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S, router: Router, local: SocketAddr, https: bool) {
+async fn handle<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    router: Router,
+    local: SocketAddr,
+    https: bool,
+) {
     loop {
-        let Some(head) = read_head(&mut stream).await else { return };
+        let Some(head) = read_head(&mut stream).await else {
+            return;
+        };
         let request = parse_request(&head, local, https);
         let reply = router(&request);
         if !write_reply(&mut stream, reply).await {
@@ -364,22 +480,44 @@ fn parse_request(head: &str, local: SocketAddr, https: bool) -> Request {
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
     let host = head
         .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("host")).map(|(_, v)| v.trim().to_string()))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h).to_ascii_lowercase();
-    Request { host, path, https, local }
+    let host = host
+        .rsplit_once(':')
+        .map_or(host.as_str(), |(h, _)| h)
+        .to_ascii_lowercase();
+    Request {
+        host,
+        path,
+        https,
+        local,
+    }
 }
 
 /// Writes a reply; returns whether the connection may carry another request.
 async fn write_reply<S: tokio::io::AsyncWrite + Unpin>(stream: &mut S, reply: Reply) -> bool {
     match reply {
-        Reply::Page { status, headers, body } => {
-            let mut head = format!("HTTP/1.1 {status} {}\r\nContent-Length: {}\r\n", reason(status), body.len());
+        Reply::Page {
+            status,
+            headers,
+            body,
+        } => {
+            let mut head = format!(
+                "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\n",
+                reason(status),
+                body.len()
+            );
             for (name, value) in headers {
                 head.push_str(&format!("{name}: {value}\r\n"));
             }
             head.push_str("\r\n");
-            stream.write_all(head.as_bytes()).await.is_ok() && stream.write_all(&body).await.is_ok() && stream.flush().await.is_ok()
+            stream.write_all(head.as_bytes()).await.is_ok()
+                && stream.write_all(&body).await.is_ok()
+                && stream.flush().await.is_ok()
         }
         Reply::Raw(bytes) => {
             let _ = stream.write_all(&bytes).await;
@@ -390,7 +528,11 @@ async fn write_reply<S: tokio::io::AsyncWrite + Unpin>(stream: &mut S, reply: Re
             tokio::time::sleep(Duration::from_secs(3600)).await;
             false
         }
-        Reply::Trickle { head, body, interval } => {
+        Reply::Trickle {
+            head,
+            body,
+            interval,
+        } => {
             let _ = stream.write_all(&head).await;
             for b in body {
                 if stream.write_all(&[b]).await.is_err() || stream.flush().await.is_err() {
