@@ -21,6 +21,10 @@ use crate::page::{self, PageEvidence};
 use crate::resolve::{HostLookup, LookupOutcome, SiteResolver};
 use crate::tls::{CertNote, CertRecord, TlsTrust};
 
+/// Most time one page's decoding and analysis may take. The markup guard keeps an 8 MB page
+/// well inside it; it exists so that no page can hold a site's result forever.
+pub const ANALYSIS_BUDGET: Duration = Duration::from_secs(30);
+
 /// Fetch settings shared by all sites of a run.
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
@@ -105,6 +109,8 @@ pub enum FailureKind {
     AddressNotAllowed,
     /// The resolver could not answer for a redirect's host.
     DnsUnavailable,
+    /// Analysing the page took longer than [`ANALYSIS_BUDGET`] (the auditor's limit).
+    AnalysisTimeout,
     Other,
 }
 
@@ -125,6 +131,7 @@ impl FailureKind {
             FailureKind::EmptyBody => "empty_body",
             FailureKind::AddressNotAllowed => "address_not_allowed",
             FailureKind::DnsUnavailable => "dns_unavailable",
+            FailureKind::AnalysisTimeout => "analysis_timeout",
             FailureKind::Other => "other",
         }
     }
@@ -133,7 +140,9 @@ impl FailureKind {
     pub fn is_auditor_side(self) -> bool {
         matches!(
             self,
-            FailureKind::AddressNotAllowed | FailureKind::DnsUnavailable
+            FailureKind::AddressNotAllowed
+                | FailureKind::DnsUnavailable
+                | FailureKind::AnalysisTimeout
         )
     }
 }
@@ -453,15 +462,11 @@ impl<'a> Session<'a> {
         }
 
         self.evidence.content_type = header(&response, "content-type");
-        let (body, truncated, timed_out) = self.read_body(response).await;
+        let (body, end) = self.read_body(response).await;
         self.evidence.body_bytes = body.len();
-        self.evidence.truncated = truncated;
-        if timed_out {
-            let detail = format!(
-                "the body was still arriving when the time budget ran out ({} bytes read)",
-                body.len()
-            );
-            return Step::Failed(FailureKind::Timeout, detail);
+        self.evidence.truncated = end == BodyEnd::Capped;
+        if let Some(step) = body_failure(end, body.len()) {
+            return step;
         }
         if !status.is_success() {
             return Step::Failed(FailureKind::HttpStatus, format!("final status {status}"));
@@ -469,25 +474,25 @@ impl<'a> Session<'a> {
         Step::Page(body)
     }
 
-    /// Reads up to the cap; returns (body, truncated, timed out).
-    async fn read_body(&self, mut response: reqwest::Response) -> (Vec<u8>, bool, bool) {
+    /// Reads the body chunk by chunk (decoded, so compression bombs stop at the cap too).
+    async fn read_body(&self, mut response: reqwest::Response) -> (Vec<u8>, BodyEnd) {
         let cap = self.fetcher.config.max_body_bytes;
         let mut body = Vec::new();
         loop {
             match tokio::time::timeout_at(self.deadline, response.chunk()).await {
-                Err(_) => return (body, false, true),
+                Err(_) => return (body, BodyEnd::TimedOut),
                 Ok(Ok(Some(chunk))) => {
                     let room = cap - body.len();
                     body.extend_from_slice(&chunk[..chunk.len().min(room)]);
                     if chunk.len() >= room {
-                        return (body, true, false);
+                        tracing::debug!(bytes = body.len(), "body cap reached");
+                        return (body, BodyEnd::Capped);
                     }
                 }
-                Ok(Ok(None)) => return (body, false, false),
-                // A body cut off mid-way (reset, bad chunking) still shows what arrived.
+                Ok(Ok(None)) => return (body, BodyEnd::Complete),
                 Ok(Err(error)) => {
                     tracing::debug!(%error, bytes = body.len(), "body ended early");
-                    return (body, true, false);
+                    return (body, BodyEnd::Broken(classify(&error)));
                 }
             }
         }
@@ -518,14 +523,20 @@ impl<'a> Session<'a> {
             .host_str()
             .and_then(|h| h.rsplit('.').next())
             .map(|t| t.as_bytes().to_vec());
-        let (page, charset) = tokio::task::spawn_blocking(move || {
+        let analysis = tokio::task::spawn_blocking(move || {
             let decoded = charset::decode(&body, content_type.as_deref(), tld.as_deref());
             let charset =
                 format!("{} ({:?})", decoded.encoding.name(), decoded.source).to_lowercase();
             (page::analyse(&decoded.text), charset)
-        })
-        .await
-        .unwrap_or_else(|e| (PageEvidence::default(), format!("analysis failed: {e}")));
+        });
+        let (page, charset) = match tokio::time::timeout(ANALYSIS_BUDGET, analysis).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(error)) => (PageEvidence::default(), format!("analysis failed: {error}")),
+            Err(_) => {
+                let detail = format!("the page was not analysed within {ANALYSIS_BUDGET:?}");
+                return Ok(self.fail(FailureKind::AnalysisTimeout, detail));
+            }
+        };
         self.evidence.charset = Some(charset);
 
         if let Some(next) = self.refresh_target(url, &page) {
@@ -686,6 +697,34 @@ fn sniff_html(body: &[u8]) -> bool {
     ]
     .iter()
     .any(|t| text.contains(t))
+}
+
+/// How reading a body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyEnd {
+    Complete,
+    /// The cap was reached; the rest was not read.
+    Capped,
+    /// The site's time budget ran out while the body was still arriving.
+    TimedOut,
+    /// The connection broke (reset, closed early, bad chunking) before the body ended.
+    Broken(FailureKind),
+}
+
+/// The failure a body's end means, if it means one.
+fn body_failure(end: BodyEnd, bytes: usize) -> Option<Step> {
+    let (kind, detail) = match end {
+        BodyEnd::Complete | BodyEnd::Capped => return None,
+        BodyEnd::TimedOut => (
+            FailureKind::Timeout,
+            format!("the body was still arriving when the time budget ran out ({bytes} bytes read)"),
+        ),
+        BodyEnd::Broken(kind) => (
+            kind,
+            format!("the connection broke after {bytes} bytes of the body ({})", kind.label()),
+        ),
+    };
+    Some(Step::Failed(kind, detail))
 }
 
 /// Turns a reqwest error into a failure kind by the error's type and its sources, not its text.

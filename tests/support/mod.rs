@@ -445,8 +445,26 @@ async fn serve(
     }
 }
 
+/// A stream whose close can be turned into a reset.
+trait Linger {
+    fn linger_zero(&self);
+}
+
+impl Linger for TcpStream {
+    #[expect(deprecated, reason = "blocking on drop is what a test reset wants: it is immediate")]
+    fn linger_zero(&self) {
+        let _ = self.set_linger(Some(Duration::ZERO));
+    }
+}
+
+impl Linger for tokio_rustls::server::TlsStream<TcpStream> {
+    fn linger_zero(&self) {
+        self.get_ref().0.linger_zero();
+    }
+}
+
 /// Serves requests on one connection until it closes.
-async fn handle<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+async fn handle<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Linger>(
     mut stream: S,
     router: Router,
     local: SocketAddr,
@@ -458,6 +476,10 @@ async fn handle<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         };
         let request = parse_request(&head, local, https);
         let reply = router(&request);
+        if matches!(reply, Reply::ResetMidBody { .. }) {
+            // Closing with a zero linger sends RST instead of FIN: a real reset.
+            stream.linger_zero();
+        }
         if !write_reply(&mut stream, reply).await {
             return;
         }
@@ -579,4 +601,97 @@ pub async fn refused_port(ip: IpAddr) -> u16 {
 /// Connects to nothing; kept so `TcpStream` stays in scope for tests that dial by hand.
 pub async fn dial(addr: SocketAddr) -> std::io::Result<TcpStream> {
     TcpStream::connect(addr).await
+}
+
+/// What a scripted name server does with one query.
+#[derive(Clone, Debug)]
+pub enum DnsAnswer {
+    /// These addresses, with TTL 0 so nothing is cached.
+    Addresses(Vec<IpAddr>),
+    /// An answer with this response code and no records (SERVFAIL, REFUSED, …).
+    Code(hickory_server::proto::op::ResponseCode),
+    /// No answer at all.
+    Silent,
+}
+
+/// A name server on loopback UDP that answers by a script and counts the queries per name and
+/// type, for tests that need what an authoritative zone cannot do (SERVFAIL, silence, an
+/// answer that changes between queries).
+pub struct ScriptedDns {
+    pub addr: SocketAddr,
+    /// Queries seen, as `name type` (`flip.test. A`).
+    pub queries: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The script: (query name without the final dot, record type, queries of that name and type
+/// so far, counting this one) → the answer.
+pub type DnsScript = Arc<dyn Fn(&str, &str, usize) -> DnsAnswer + Send + Sync>;
+
+impl ScriptedDns {
+    pub async fn start(script: DnsScript) -> ScriptedDns {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let queries = Arc::new(Mutex::new(Vec::new()));
+        let seen = queries.clone();
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let Ok((n, peer)) = socket.recv_from(&mut buf).await else { return };
+                if let Some(reply) = scripted_reply(&buf[..n], &script, &seen) {
+                    let _ = socket.send_to(&reply, peer).await;
+                }
+            }
+        });
+        ScriptedDns { addr, queries, task }
+    }
+
+    /// How many queries asked for `name` (without the final dot) with type `rtype`.
+    pub fn count(&self, name: &str, rtype: &str) -> usize {
+        let key = format!("{name}. {rtype}");
+        self.queries.lock().unwrap().iter().filter(|q| **q == key).count()
+    }
+}
+
+impl Drop for ScriptedDns {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn scripted_reply(bytes: &[u8], script: &DnsScript, seen: &Mutex<Vec<String>>) -> Option<Vec<u8>> {
+    use hickory_server::proto::op::{Message, MessageType, OpCode, ResponseCode};
+    use hickory_server::proto::rr::{RData, Record, rdata};
+
+    let query = Message::from_vec(bytes).ok()?;
+    let question = query.queries.first()?.clone();
+    let name = question.name().to_string();
+    let rtype = question.query_type().to_string();
+    let key = format!("{name} {rtype}");
+    let nth = {
+        let mut seen = seen.lock().unwrap();
+        seen.push(key.clone());
+        seen.iter().filter(|q| **q == key).count()
+    };
+
+    let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+    reply.metadata.recursion_desired = query.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    reply.add_query(question.clone());
+    match script(name.trim_end_matches('.'), &rtype, nth) {
+        DnsAnswer::Silent => return None,
+        DnsAnswer::Code(code) => reply.metadata.response_code = code,
+        DnsAnswer::Addresses(ips) => {
+            reply.metadata.response_code = ResponseCode::NoError;
+            for ip in ips {
+                let data = match ip {
+                    IpAddr::V4(v4) if rtype == "A" => RData::A(rdata::A(v4)),
+                    IpAddr::V6(v6) if rtype == "AAAA" => RData::AAAA(rdata::AAAA(v6)),
+                    _ => continue,
+                };
+                reply.add_answer(Record::from_rdata(question.name().clone(), 0, data));
+            }
+        }
+    }
+    reply.to_vec().ok()
 }
