@@ -38,6 +38,8 @@ pub struct AuditOptions {
     pub as_of: Date,
     /// Days before expiry that raise an "expiring soon" finding.
     pub warn_days: u32,
+    /// Most new sites started per second, over the whole run.
+    pub rate: Option<f64>,
 }
 
 impl Default for AuditOptions {
@@ -51,6 +53,7 @@ impl Default for AuditOptions {
             concurrency: 64,
             as_of: Date::today_in_china(),
             warn_days: 30,
+            rate: None,
         }
     }
 }
@@ -81,6 +84,7 @@ pub struct Auditor {
     timeout: Duration,
     record_ctx: RecordContext,
     concurrency: usize,
+    rate: Option<f64>,
 }
 
 impl Auditor {
@@ -98,6 +102,7 @@ impl Auditor {
                 warn_days: options.warn_days,
             },
             concurrency: options.concurrency.max(1),
+            rate: options.rate.filter(|r| *r > 0.0 && r.is_finite()),
         })
     }
 
@@ -219,6 +224,8 @@ impl Auditor {
         reports: mpsc::Sender<SiteReport>,
     ) {
         let mut tasks = tokio::task::JoinSet::new();
+        let period = self.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+        let mut next_start = Instant::now();
         while let Some(row) = rows.recv().await {
             while tasks.len() >= self.concurrency {
                 if let Some(Ok(report)) = tasks.join_next().await {
@@ -227,6 +234,10 @@ impl Auditor {
             }
             match row {
                 Ok(record) => {
+                    if let Some(period) = period {
+                        tokio::time::sleep_until(next_start).await;
+                        next_start = next_start.max(Instant::now() - period) + period;
+                    }
                     let auditor = self.clone();
                     tasks.spawn(async move { auditor.audit(record).await });
                 }

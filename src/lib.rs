@@ -23,3 +23,4 @@ pub mod report;
 pub mod resolve;
 pub mod rules;
 pub mod tls;
+pub mod batch;

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use icp_audit::address::AddressPolicy;
 use icp_audit::audit::{AuditOptions, Auditor, SiteReport};
+use icp_audit::batch::{self, InventoryDigest, RunMeta, Shard};
 use icp_audit::catalogue::Catalogue;
 use icp_audit::cloud::CloudRanges;
 use icp_audit::date::Date;
@@ -21,6 +22,7 @@ use icp_audit::fetch::FetchConfig;
 use icp_audit::inventory::{Deduplicator, FilingRecord, InventoryReader, strict_problem};
 use icp_audit::report::{self, CsvSink, Format, JsonlSink};
 use icp_audit::resolve::DnsConfig;
+use std::collections::HashSet;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +48,15 @@ enum Command {
     },
     /// Print one catalogue entry in Chinese and English (a code or the notice title).
     Explain { code: String },
+    /// Join shard reports of one run into one report.
+    Merge {
+        /// The shard reports (each with its REPORT.run.json beside it).
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// The merged report.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -66,6 +77,18 @@ struct AuditArgs {
     /// Stop at the first row that cannot be audited (exit status 2, naming its line).
     #[arg(long)]
     strict: bool,
+    /// Continue a killed run: audit only the sites not yet in --out.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    /// Audit only the rows whose domain hashes to shard K of N (K from 0), e.g. 0/4.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+    /// Most new sites started per second, overall.
+    #[arg(long, value_name = "R")]
+    rate: Option<f64>,
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    no_progress: bool,
     #[command(flatten)]
     net: NetArgs,
 }
@@ -167,7 +190,28 @@ impl NetArgs {
             concurrency: self.concurrency.max(1),
             as_of,
             warn_days: self.warn_days,
+            rate: None,
         })
+    }
+
+    /// The options that change verdicts, as recorded in the run description.
+    fn fingerprint(&self, options: &AuditOptions) -> String {
+        let mut ranges: Vec<String> = self
+            .cloud_ranges
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        ranges.sort();
+        format!(
+            "as_of={} warn_days={} timeout={} max_body={} allow_private={} allow_net={:?} cloud={:?}",
+            options.as_of,
+            options.warn_days,
+            self.timeout,
+            self.max_body_bytes,
+            self.allow_private,
+            self.allow_nets,
+            ranges
+        )
     }
 
     fn cloud(&self) -> Result<CloudRanges> {
@@ -205,7 +249,7 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ICP_AUDIT_LOG")
-        .unwrap_or_else(|_| "warn".into());
+        .unwrap_or_else(|_| "warn,icp_audit=info".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -216,6 +260,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Findings { format } => list_findings(format),
         Command::Explain { code } => explain(&code),
+        Command::Merge { reports, out } => {
+            let meta = batch::merge(&reports, &out)?;
+            eprintln!(
+                "icp-audit: merged {} reports of run {} into {}",
+                reports.len(),
+                meta.run,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit(args) => runtime()?.block_on(audit(args)),
         Command::Check(args) => runtime()?.block_on(check(args)),
     }
@@ -308,43 +362,200 @@ fn explain(code: &str) -> Result<ExitCode> {
 }
 
 async fn audit(args: AuditArgs) -> Result<ExitCode> {
+    let mut options = args.net.options()?;
+    options.rate = args.rate;
+    let digest = InventoryDigest::of_file(&args.inventory)
+        .with_context(|| format!("{}: cannot read", args.inventory.display()))?;
     let reader = InventoryReader::open(&args.inventory)?;
-    let auditor = Auditor::new(args.net.options()?)?;
-    let mut sink = open_sink(args.out.as_deref(), args.format)?;
+    let meta = RunMeta::new(
+        &args.inventory,
+        &digest,
+        args.net.fingerprint(&options),
+        args.shard,
+        format_name(args.format),
+    );
+    let (mut sink, done) = open_report(&args, &meta)?;
+    let auditor = Auditor::new(options)?;
 
     let (row_tx, row_rx) = tokio::sync::mpsc::channel(1024);
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1024);
-    let strict = args.strict;
-    let feeder = tokio::task::spawn_blocking(move || -> Result<()> {
-        let path = reader.path().to_path_buf();
-        let mut dedupe = Deduplicator::default();
-        for row in reader {
-            let row = dedupe.check(row, &path);
-            if let Some(problem) = strict.then(|| strict_problem(&row)).flatten() {
-                bail!("{problem} (--strict stops at the first row that cannot be audited)");
-            }
-            if row_tx.blocking_send(row).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    });
+    let feed = Feed {
+        strict: args.strict,
+        shard: args.shard,
+        done,
+    };
+    let feeder = tokio::task::spawn_blocking(move || feed.run(reader, row_tx));
     let runner = tokio::spawn(async move { auditor.run(row_rx, report_tx).await });
 
+    let expected = if args.shard.is_some() {
+        None
+    } else {
+        Some(digest.rows)
+    };
+    let mut progress = Progress::new(expected, !args.no_progress);
     let mut summary = Summary::default();
     while let Some(report) = report_rx.recv().await {
         summary.add(&report);
+        progress.update(&summary);
         sink.write(&report).context("cannot write the report")?;
     }
-    feeder.await.context("the inventory reader failed")??;
+    progress.finish();
+    let skipped = feeder.await.context("the inventory reader failed")??;
     runner.await.context("the audit failed")?;
 
-    eprintln!("{}", summary.render());
+    eprintln!("{}", summary.render(skipped));
     Ok(if summary.findings_sites > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Csv => "csv",
+        Format::Jsonl => "jsonl",
+        Format::Text => "text",
+    }
+}
+
+/// Opens the report: fresh, or for `--resume` the existing one with its finished lines.
+fn open_report(args: &AuditArgs, meta: &RunMeta) -> Result<(Sink, HashSet<u64>)> {
+    let Some(out) = args.out.as_deref() else {
+        return Ok((open_sink(None, args.format)?, HashSet::new()));
+    };
+    let resumable = args.resume && std::fs::metadata(out).is_ok_and(|m| m.len() > 0);
+    if !resumable {
+        meta.write(out)
+            .with_context(|| format!("{}: cannot write the run description", out.display()))?;
+        return Ok((open_sink(Some(out), args.format)?, HashSet::new()));
+    }
+
+    let previous = RunMeta::read(out)?;
+    if previous.run != meta.run {
+        bail!(
+            "{}: --resume: the report was written by another run (inventory or options differ: {} vs {})",
+            out.display(),
+            previous.options,
+            meta.options
+        );
+    }
+    let state = batch::prepare_resume(out, format_name(args.format))?;
+    eprintln!(
+        "icp-audit: resuming {}: {} sites already done",
+        out.display(),
+        state.done.len()
+    );
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(out)
+        .with_context(|| format!("{}: cannot append", out.display()))?;
+    let boxed: Box<dyn Write + Send> = Box::new(file);
+    let catalogue = Catalogue::embedded();
+    let sink = match args.format {
+        Format::Csv => Sink::Csv(Box::new(CsvSink::append(boxed, catalogue))),
+        Format::Jsonl => Sink::Jsonl(JsonlSink::new(boxed, catalogue)),
+        Format::Text => Sink::Text(boxed),
+    };
+    Ok((sink, state.done))
+}
+
+/// Reads the inventory on a blocking thread and hands rows to the audit.
+struct Feed {
+    strict: bool,
+    shard: Option<Shard>,
+    done: HashSet<u64>,
+}
+
+impl Feed {
+    /// Sends the rows to audit; returns how many were skipped as already done.
+    fn run(
+        self,
+        reader: InventoryReader,
+        rows: tokio::sync::mpsc::Sender<Result<FilingRecord, icp_audit::inventory::RowError>>,
+    ) -> Result<u64> {
+        let path = reader.path().to_path_buf();
+        let mut dedupe = Deduplicator::default();
+        let mut skipped = 0;
+        for row in reader {
+            if let (Some(shard), Ok(record)) = (self.shard, &row)
+                && !shard.holds(record)
+            {
+                continue;
+            }
+            let row = dedupe.check(row, &path);
+            if let Some(problem) = self.strict.then(|| strict_problem(&row)).flatten() {
+                bail!("{problem} (--strict stops at the first row that cannot be audited)");
+            }
+            let line = match &row {
+                Ok(record) => record.line,
+                Err(error) => error.line,
+            };
+            if self.done.contains(&line) {
+                skipped += 1;
+                continue;
+            }
+            if rows.blocking_send(row).is_err() {
+                break;
+            }
+        }
+        Ok(skipped)
+    }
+}
+
+/// A progress bar on a terminal; periodic log lines otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_log: std::time::Instant,
+}
+
+impl Progress {
+    fn new(expected: Option<u64>, enabled: bool) -> Progress {
+        use std::io::IsTerminal;
+
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = expected.map_or_else(
+                indicatif::ProgressBar::no_length,
+                indicatif::ProgressBar::new,
+            );
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} sites  {msg}  {per_sec}  eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        Progress {
+            bar,
+            last_log: std::time::Instant::now(),
+        }
+    }
+
+    fn update(&mut self, summary: &Summary) {
+        let msg = format!(
+            "{} with findings, {} inconclusive",
+            summary.findings_sites, summary.inconclusive_sites
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_position(summary.sites);
+            bar.set_message(msg);
+        } else if self.last_log.elapsed() >= Duration::from_secs(10) {
+            self.last_log = std::time::Instant::now();
+            tracing::info!(
+                sites = summary.sites,
+                findings = summary.findings_sites,
+                inconclusive = summary.inconclusive_sites,
+                per_sec = format!("{:.1}", summary.rate()),
+                "progress"
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 async fn check(args: CheckArgs) -> Result<ExitCode> {
@@ -411,7 +622,6 @@ impl Sink {
 }
 
 /// Counts for the closing summary.
-#[derive(Default)]
 struct Summary {
     sites: u64,
     passed: u64,
@@ -419,12 +629,29 @@ struct Summary {
     inconclusive_sites: u64,
     per_notice: std::collections::BTreeMap<String, u64>,
     per_reason: std::collections::BTreeMap<&'static str, u64>,
-    started: Option<std::time::Instant>,
+    started: std::time::Instant,
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Summary {
+            sites: 0,
+            passed: 0,
+            findings_sites: 0,
+            inconclusive_sites: 0,
+            per_notice: Default::default(),
+            per_reason: Default::default(),
+            started: std::time::Instant::now(),
+        }
+    }
 }
 
 impl Summary {
+    fn rate(&self) -> f64 {
+        self.sites as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+
     fn add(&mut self, report: &SiteReport) {
-        self.started.get_or_insert_with(std::time::Instant::now);
         self.sites += 1;
         match report.verdict.result() {
             icp_audit::finding::SiteResult::Pass => self.passed += 1,
@@ -439,12 +666,22 @@ impl Summary {
         }
     }
 
-    fn render(&self) -> String {
+    fn render(&self, skipped: u64) -> String {
         let catalogue = Catalogue::embedded();
+        let elapsed = self.started.elapsed().as_secs_f64();
         let mut text = format!(
-            "icp-audit: {} sites: {} pass, {} with findings, {} inconclusive",
-            self.sites, self.passed, self.findings_sites, self.inconclusive_sites
+            "icp-audit: {} sites: {} pass, {} with findings, {} inconclusive; {elapsed:.1} s, {:.1} sites/s",
+            self.sites,
+            self.passed,
+            self.findings_sites,
+            self.inconclusive_sites,
+            self.rate()
         );
+        if skipped > 0 {
+            text.push_str(&format!(
+                "\n  {skipped:>7}  already in the report (resumed)"
+            ));
+        }
         for (code, count) in &self.per_notice {
             let notice = catalogue.get(code).map_or("", |n| n.notice.as_str());
             text.push_str(&format!("\n  {count:>7}  {code} {notice}"));

@@ -32,6 +32,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "reason",
     "line",
     "probed_at",
+    "site_rows",
 ];
 
 /// Output formats.
@@ -117,6 +118,10 @@ pub fn rows(report: &SiteReport, catalogue: &Catalogue) -> Vec<Vec<String>> {
         row.extend(std::iter::repeat_n(String::new(), 10));
         tail(&mut row);
         rows.push(row);
+    }
+    let count = rows.len().to_string();
+    for row in &mut rows {
+        row.push(count.clone());
     }
     rows
 }
