@@ -50,8 +50,11 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>, tld: Option<&[u8]>) -> D
             if !decoded.had_errors {
                 return decoded;
             }
+            // A single-byte guess decodes any bytes at all, so it proves nothing: a UTF-8 page
+            // with a few stray bytes stays UTF-8 (with replacement characters).
             let guess = detect(bytes, tld);
             if guess != encoding
+                && !guess.is_single_byte()
                 && guess
                     .decode_without_bom_handling_and_without_replacement(bytes)
                     .is_some()
@@ -173,6 +176,15 @@ mod tests {
         let d = decode(&page, Some("text/html; charset=utf-8"), Some(b"cn"));
         assert!(d.text.contains("星河商城"), "{}", d.text);
         assert_eq!(d.source, CharsetSource::Detected);
+    }
+
+    #[test]
+    fn stray_bytes_in_a_utf8_page_keep_the_label() {
+        let mut page = "<html><title>星河商城</title><p>欢迎光临我们的网站</p></html>".as_bytes().to_vec();
+        page.splice(6..6, [0xff, 0xfe, 0xc3]);
+        let d = decode(&page, Some("text/html; charset=utf-8"), Some(b"cn"));
+        assert_eq!((d.encoding, d.source, d.had_errors), (UTF_8, CharsetSource::Header, true));
+        assert!(d.text.contains("星河商城"), "{}", d.text);
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub const MAX_DEPTH: usize = 256;
 /// Most attributes kept on one tag.
 pub const MAX_ATTRIBUTES: usize = 64;
 
+/// Extra levels kept for start tags that matter (a link inside a footer past the limit).
+const HEADROOM: usize = 16;
+
 /// Depth from which end tags that close nothing are dropped (each would cost a scope walk).
 const DEEP: usize = 64;
 
@@ -62,8 +65,11 @@ const CLOSES_P: &[&str] = &[
 pub struct MarkupGuard {
     /// The deepest nesting the guard allowed.
     pub max_depth: usize,
-    /// Start tags dropped because they would have nested deeper.
+    /// Start tags without attributes dropped because they would have nested deeper.
     pub dropped_start_tags: usize,
+    /// Start tags that matter (links, footers, anything with attributes) that would have nested
+    /// deeper than the limit and its headroom, kept as a sibling of the deepest element instead (its end tag was inserted).
+    pub lifted_start_tags: usize,
     /// End tags dropped because they closed nothing while the document was deep.
     pub dropped_end_tags: usize,
     /// Tags whose attributes were cut to [`MAX_ATTRIBUTES`].
@@ -103,6 +109,7 @@ struct Scan<'a> {
 /// A tag as read from the bytes.
 struct Tag {
     name: String,
+    attributes: usize,
     /// Byte range of the whole tag, `<` to `>` inclusive.
     start: usize,
     end: usize,
@@ -182,7 +189,7 @@ impl<'a> Scan<'a> {
             i = self.skip_attribute(i);
         }
         self.pos = (i + 1).min(self.bytes.len());
-        Tag { name, start, end: self.pos, excess_attributes }
+        Tag { name, attributes, start, end: self.pos, excess_attributes }
     }
 
     /// Skips one `name`, `name=value`, `name="value"` or `name='value'`; returns where it ends.
@@ -233,10 +240,14 @@ impl<'a> Scan<'a> {
             return true;
         }
         self.close_siblings(&name);
-        if self.stack.len() >= MAX_DEPTH {
+        if self.stack.len() >= MAX_DEPTH && !matters(&tag) {
             self.drop_tag(&tag);
             self.report.dropped_start_tags += 1;
             return true;
+        }
+        if self.stack.len() >= MAX_DEPTH + HEADROOM {
+            self.close_top(tag.start);
+            self.report.lifted_start_tags += 1;
         }
         self.cut_attributes(&tag);
         *self.open.entry(name.clone()).or_default() += 1;
@@ -300,6 +311,15 @@ impl<'a> Scan<'a> {
         self.pos = find_ignore_case(rest, closing.as_bytes()).map_or(self.bytes.len(), |i| self.pos + i + closing.len());
     }
 
+    /// Inserts the end tag of the deepest open element at `at`.
+    fn close_top(&mut self, at: usize) {
+        let Some(top) = self.stack.last().cloned() else {
+            return;
+        };
+        self.pop_to(&top);
+        self.edits.push(Edit { start: at, end: at, replacement: format!("</{top}>") });
+    }
+
     fn drop_tag(&mut self, tag: &Tag) {
         self.edits.push(Edit { start: tag.start, end: tag.end, replacement: String::new() });
     }
@@ -324,6 +344,11 @@ impl<'a> Scan<'a> {
         out.push_str(&self.html[from..]);
         out
     }
+}
+
+/// Whether a start tag carries something the analysis reads: a link, a footer, attributes.
+fn matters(tag: &Tag) -> bool {
+    tag.attributes > 0 || matches!(tag.name.as_str(), "a" | "footer")
 }
 
 /// Bytes that end a tag name.
@@ -362,10 +387,21 @@ mod tests {
         let (out, report) = guard(&html);
         let report = report.unwrap();
         assert_eq!(report.dropped_start_tags, 100);
-        assert_eq!(report.dropped_end_tags, 100);
+        // Once the document is shallow again, end tags that close nothing cost nothing: kept.
+        assert_eq!(report.dropped_end_tags, 0);
         assert_eq!(out.matches("<div>").count(), MAX_DEPTH);
-        assert_eq!(out.matches("</div>").count(), MAX_DEPTH);
         assert!(out.contains("text"));
+    }
+
+    #[test]
+    fn links_past_the_limit_are_lifted_not_dropped() {
+        let html = "<div>".repeat(MAX_DEPTH + 5)
+            + &"<footer>".repeat(HEADROOM)
+            + r#"<a href="https://beian.miit.gov.cn/">n</a>"#;
+        let (out, report) = guard(&html);
+        let report = report.unwrap();
+        assert_eq!((report.dropped_start_tags, report.lifted_start_tags), (5, 1));
+        assert!(out.ends_with(r#"</footer><a href="https://beian.miit.gov.cn/">n</a>"#), "{out}");
     }
 
     #[test]
