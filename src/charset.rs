@@ -180,10 +180,15 @@ mod tests {
 
     #[test]
     fn stray_bytes_in_a_utf8_page_keep_the_label() {
-        let mut page = "<html><title>星河商城</title><p>欢迎光临我们的网站</p></html>".as_bytes().to_vec();
+        let mut page = "<html><title>星河商城</title><p>欢迎光临我们的网站</p></html>"
+            .as_bytes()
+            .to_vec();
         page.splice(6..6, [0xff, 0xfe, 0xc3]);
         let d = decode(&page, Some("text/html; charset=utf-8"), Some(b"cn"));
-        assert_eq!((d.encoding, d.source, d.had_errors), (UTF_8, CharsetSource::Header, true));
+        assert_eq!(
+            (d.encoding, d.source, d.had_errors),
+            (UTF_8, CharsetSource::Header, true)
+        );
         assert!(d.text.contains("星河商城"), "{}", d.text);
     }
 

@@ -717,11 +717,16 @@ fn body_failure(end: BodyEnd, bytes: usize) -> Option<Step> {
         BodyEnd::Complete | BodyEnd::Capped => return None,
         BodyEnd::TimedOut => (
             FailureKind::Timeout,
-            format!("the body was still arriving when the time budget ran out ({bytes} bytes read)"),
+            format!(
+                "the body was still arriving when the time budget ran out ({bytes} bytes read)"
+            ),
         ),
         BodyEnd::Broken(kind) => (
             kind,
-            format!("the connection broke after {bytes} bytes of the body ({})", kind.label()),
+            format!(
+                "the connection broke after {bytes} bytes of the body ({})",
+                kind.label()
+            ),
         ),
     };
     Some(Step::Failed(kind, detail))

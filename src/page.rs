@@ -681,6 +681,10 @@ mod tests {
         assert_eq!(page.numbers.len(), 1);
         let guard = page.markup_guard.expect("the guard fired");
         assert_eq!(guard.dropped_start_tags, 100_000 - MAX_DEPTH);
-        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -56,7 +56,11 @@ fn options(world: &World) -> AuditOptions {
     let mut cloud = CloudRanges::default();
     cloud.add_text("test", "127.0.0.0/8\n::1/128\n").unwrap();
     AuditOptions {
-        dns: DnsConfig { servers: vec![world.dns], query_timeout: Duration::from_millis(500), retries: 0 },
+        dns: DnsConfig {
+            servers: vec![world.dns],
+            query_timeout: Duration::from_millis(500),
+            retries: 0,
+        },
         fetch: FetchConfig {
             policy: AddressPolicy::allow_private(),
             http_port: world.http_port,
@@ -72,7 +76,13 @@ fn options(world: &World) -> AuditOptions {
 }
 
 fn record(domain: &str) -> FilingRecord {
-    FilingRecord { line: 2, domain: domain.into(), filing_number: NUMBER.into(), site_name: NAME.into(), ..Default::default() }
+    FilingRecord {
+        line: 2,
+        domain: domain.into(),
+        filing_number: NUMBER.into(),
+        site_name: NAME.into(),
+        ..Default::default()
+    }
 }
 
 async fn audit_with(options: AuditOptions, domain: &str) -> SiteReport {
@@ -97,7 +107,13 @@ fn assert_unreachable(report: &SiteReport, fact: FailureKind) -> String {
 }
 
 fn assert_pass(report: &SiteReport) {
-    assert_eq!(report.verdict.result(), SiteResult::Pass, "{:?} {:?}", report.verdict, report.evidence.http);
+    assert_eq!(
+        report.verdict.result(),
+        SiteResult::Pass,
+        "{:?} {:?}",
+        report.verdict,
+        report.evidence.http
+    );
 }
 
 fn head(extra: &str) -> Vec<u8> {
@@ -110,25 +126,46 @@ async fn no_answer_after_connect_times_out_within_the_budget() {
     let started = Instant::now();
     let r = audit(&w).await;
     assert_unreachable(&r, FailureKind::Timeout);
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(w.connections_to(LOOPBACK) >= 1);
 }
 
 #[tokio::test]
 async fn trickling_body_ends_at_the_budget() {
     let body = good_page().into_bytes();
-    let w = world(Reply::Trickle { head: head(&format!("Content-Length: {}\r\n", body.len())), body, interval: Duration::from_millis(200) }).await;
+    let w = world(Reply::Trickle {
+        head: head(&format!("Content-Length: {}\r\n", body.len())),
+        body,
+        interval: Duration::from_millis(200),
+    })
+    .await;
     let started = Instant::now();
     let r = audit(&w).await;
     let evidence = assert_unreachable(&r, FailureKind::Timeout);
     assert!(evidence.contains("still arriving"), "{evidence}");
-    assert!(http(&r).body_bytes > 0 && http(&r).body_bytes < 20, "{}", http(&r).body_bytes);
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        http(&r).body_bytes > 0 && http(&r).body_bytes < 20,
+        "{}",
+        http(&r).body_bytes
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn reset_mid_body_is_a_reset() {
-    let w = world(Reply::ResetMidBody { head: head("Content-Length: 100000\r\n"), partial: b"<html><body>half".to_vec() }).await;
+    let w = world(Reply::ResetMidBody {
+        head: head("Content-Length: 100000\r\n"),
+        partial: b"<html><body>half".to_vec(),
+    })
+    .await;
     let r = audit(&w).await;
     let evidence = assert_unreachable(&r, FailureKind::ConnectionReset);
     assert!(evidence.contains("broke after 16 bytes"), "{evidence}");
@@ -142,21 +179,41 @@ async fn endless_body_stops_at_the_cap_and_the_start_is_analysed() {
     opts.fetch.max_body_bytes = 1024 * 1024;
     let r = audit_with(opts, "site.test").await;
     let h = http(&r);
-    assert_eq!((h.body_bytes, h.truncated, h.failure), (1024 * 1024, true, None));
-    let footer = r.verdict.findings.iter().find(|f| f.code == "WEB-04").expect("WEB-04");
-    assert!(footer.evidence.contains("only the first 1048576 bytes"), "{}", footer.evidence);
+    assert_eq!(
+        (h.body_bytes, h.truncated, h.failure),
+        (1024 * 1024, true, None)
+    );
+    let footer = r
+        .verdict
+        .findings
+        .iter()
+        .find(|f| f.code == "WEB-04")
+        .expect("WEB-04");
+    assert!(
+        footer.evidence.contains("only the first 1048576 bytes"),
+        "{}",
+        footer.evidence
+    );
 }
 
 #[tokio::test]
 async fn gzip_bomb_is_stopped_by_the_decoded_cap() {
-    let bomb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/hostile/bomb-64m-a.gz")).unwrap();
+    let bomb = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/hostile/bomb-64m-a.gz"
+    ))
+    .unwrap();
     assert!(bomb.len() < 100_000, "small on the wire");
-    let w = world(Reply::page(200, "text/html", bomb).with_header("Content-Encoding", "gzip")).await;
+    let w =
+        world(Reply::page(200, "text/html", bomb).with_header("Content-Encoding", "gzip")).await;
     let mut opts = options(&w);
     opts.fetch.max_body_bytes = 1024 * 1024;
     let r = audit_with(opts, "site.test").await;
     let h = http(&r);
-    assert_eq!((h.body_bytes, h.truncated, h.failure), (1024 * 1024, true, None));
+    assert_eq!(
+        (h.body_bytes, h.truncated, h.failure),
+        (1024 * 1024, true, None)
+    );
     assert!(r.evidence.page.is_some());
 }
 
@@ -176,7 +233,10 @@ async fn brotli_bomb_is_stopped_by_the_decoded_cap() {
     opts.fetch.max_body_bytes = 1024 * 1024;
     let r = audit_with(opts, "site.test").await;
     let h = http(&r);
-    assert_eq!((h.body_bytes, h.truncated, h.failure), (1024 * 1024, true, None));
+    assert_eq!(
+        (h.body_bytes, h.truncated, h.failure),
+        (1024 * 1024, true, None)
+    );
 }
 
 #[tokio::test]
@@ -196,7 +256,11 @@ async fn fifty_megabyte_page_is_read_to_the_default_cap_and_analysed() {
 fn chain_router(len: usize) -> Router {
     Arc::new(move |req: &Request| {
         let n: usize = req.path.trim_start_matches("/r/").parse().unwrap_or(0);
-        if n < len { Reply::redirect(302, &format!("/r/{}", n + 1)) } else { Reply::html(&good_page()) }
+        if n < len {
+            Reply::redirect(302, &format!("/r/{}", n + 1))
+        } else {
+            Reply::html(&good_page())
+        }
     })
 }
 
@@ -211,7 +275,11 @@ async fn redirect_chain_of_thirty_stops_after_ten_hops() {
 #[tokio::test]
 async fn redirect_loop_is_named() {
     let router: Router = Arc::new(|req: &Request| {
-        if req.path == "/a" { Reply::redirect(302, "/b") } else { Reply::redirect(302, "/a") }
+        if req.path == "/a" {
+            Reply::redirect(302, "/b")
+        } else {
+            Reply::redirect(302, "/a")
+        }
     });
     let w = world_with(router).await;
     let r = audit(&w).await;
@@ -226,7 +294,11 @@ async fn redirect_to_another_domain_is_resolved_and_pinned() {
     });
     let w = world_with(router).await;
     let log = DialLog::default();
-    let r = Auditor::new(options(&w)).unwrap().with_dial_log(log.clone()).audit(record("site.test")).await;
+    let r = Auditor::new(options(&w))
+        .unwrap()
+        .with_dial_log(log.clone())
+        .audit(record("site.test"))
+        .await;
     assert_pass(&r);
     let h = http(&r);
     assert_eq!(h.final_url.as_deref(), Some("http://other.test/home"));
@@ -258,16 +330,34 @@ async fn redirects_and_refreshes_into_private_space_are_refused_before_any_dial(
     for target in targets {
         for refresh in [false, true] {
             let reply = if refresh {
-                Reply::html(&format!(r#"<html><head><meta http-equiv="refresh" content="0;url={target}"></head></html>"#))
+                Reply::html(&format!(
+                    r#"<html><head><meta http-equiv="refresh" content="0;url={target}"></head></html>"#
+                ))
             } else {
                 Reply::redirect(302, target)
             };
             let w = world(reply).await;
             let log = DialLog::default();
-            let r = Auditor::new(guarded(&w)).unwrap().with_dial_log(log.clone()).audit(record("site.test")).await;
-            assert!(!r.verdict.findings.iter().any(|f| f.code == "WEB-06"), "{target}: {:?}", r.verdict);
-            let refused = r.verdict.inconclusive.iter().find(|i| i.reason == Reason::AddressNotAllowed);
-            assert!(refused.is_some(), "{target} refresh={refresh}: {:?}", r.verdict);
+            let r = Auditor::new(guarded(&w))
+                .unwrap()
+                .with_dial_log(log.clone())
+                .audit(record("site.test"))
+                .await;
+            assert!(
+                !r.verdict.findings.iter().any(|f| f.code == "WEB-06"),
+                "{target}: {:?}",
+                r.verdict
+            );
+            let refused = r
+                .verdict
+                .inconclusive
+                .iter()
+                .find(|i| i.reason == Reason::AddressNotAllowed);
+            assert!(
+                refused.is_some(),
+                "{target} refresh={refresh}: {:?}",
+                r.verdict
+            );
             assert_eq!(http(&r).failure, Some(FailureKind::AddressNotAllowed));
             assert!(!http(&r).refused.is_empty(), "{target}");
             let dialled: Vec<IpAddr> = log.dialled().iter().map(SocketAddr::ip).collect();
@@ -279,7 +369,11 @@ async fn redirects_and_refreshes_into_private_space_are_refused_before_any_dial(
 
 #[tokio::test]
 async fn huge_and_malformed_headers_are_protocol_errors() {
-    let huge = format!("HTTP/1.1 200 OK\r\nX-Huge: {}\r\n\r\n", "a".repeat(2 * 1024 * 1024)).into_bytes();
+    let huge = format!(
+        "HTTP/1.1 200 OK\r\nX-Huge: {}\r\n\r\n",
+        "a".repeat(2 * 1024 * 1024)
+    )
+    .into_bytes();
     let many = format!("HTTP/1.1 200 OK\r\n{}\r\n", "X-A: b\r\n".repeat(5_000)).into_bytes();
     let malformed = b"HTTP/1.1 200 OK\r\nContent-Type text/html\r\n\r\n<html>x</html>".to_vec();
     let garbage = b"HTTX/9 OK\r\n\r\n".to_vec();
@@ -287,13 +381,20 @@ async fn huge_and_malformed_headers_are_protocol_errors() {
         let w = world(Reply::Raw(raw)).await;
         let r = audit(&w).await;
         assert_unreachable(&r, FailureKind::Protocol);
-        assert_eq!(http(&r).hops.len(), 2, "https was tried after a broken http answer");
+        assert_eq!(
+            http(&r).hops.len(),
+            2,
+            "https was tried after a broken http answer"
+        );
     }
 }
 
 #[tokio::test]
 async fn http10_without_length_and_1xx_first_are_read() {
-    let http10 = format!("HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{}", good_page());
+    let http10 = format!(
+        "HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{}",
+        good_page()
+    );
     let early = format!(
         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n\
          HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\r\n{}",
@@ -311,16 +412,28 @@ async fn http10_without_length_and_1xx_first_are_read() {
 #[tokio::test]
 async fn empty_and_non_html_bodies_are_named() {
     let cases = [
-        (Reply::page(200, "text/html", Vec::new()), FailureKind::EmptyBody),
-        (Reply::page(200, "image/png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()), FailureKind::NotHtml),
-        (Reply::page(200, "application/json", br#"{"title":"x"}"#.to_vec()), FailureKind::NotHtml),
+        (
+            Reply::page(200, "text/html", Vec::new()),
+            FailureKind::EmptyBody,
+        ),
+        (
+            Reply::page(200, "image/png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()),
+            FailureKind::NotHtml,
+        ),
+        (
+            Reply::page(200, "application/json", br#"{"title":"x"}"#.to_vec()),
+            FailureKind::NotHtml,
+        ),
     ];
     for (reply, kind) in cases {
         let w = world(reply).await;
         let r = audit(&w).await;
         let evidence = assert_unreachable(&r, kind);
         if kind == FailureKind::NotHtml {
-            assert!(evidence.contains(http(&r).content_type.as_deref().unwrap()), "{evidence}");
+            assert!(
+                evidence.contains(http(&r).content_type.as_deref().unwrap()),
+                "{evidence}"
+            );
         }
     }
 }
@@ -346,7 +459,11 @@ async fn wrong_label_invalid_utf8_malformed_html_and_nul_bytes_still_show_the_fo
         assert_pass(&r);
         assert_eq!(r.evidence.page.as_ref().unwrap().numbers[0].text, NUMBER);
         if let Some(charset) = charset {
-            assert!(http(&r).charset.as_deref().unwrap().starts_with(charset), "{:?}", http(&r).charset);
+            assert!(
+                http(&r).charset.as_deref().unwrap().starts_with(charset),
+                "{:?}",
+                http(&r).charset
+            );
         }
     }
 }
@@ -360,19 +477,36 @@ async fn deeply_nested_page_is_analysed_and_the_guard_is_in_the_evidence() {
     assert_pass(&r);
     let page = r.evidence.page.clone().unwrap();
     let guard = page.markup_guard.expect("the guard fired");
-    assert!(guard.dropped_start_tags >= 100_000 - icp_audit::page::MAX_DEPTH, "{guard:?}");
+    assert!(
+        guard.dropped_start_tags >= 100_000 - icp_audit::page::MAX_DEPTH,
+        "{guard:?}"
+    );
     let number = &page.numbers[0];
     assert!(number.linked_to_miit && number.in_footer, "{number:?}");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 fn https_only() -> Router {
-    Arc::new(|req: &Request| if req.https { Reply::html(&good_page()) } else { Reply::redirect(301, "https://site.test/") })
+    Arc::new(|req: &Request| {
+        if req.https {
+            Reply::html(&good_page())
+        } else {
+            Reply::redirect(301, "https://site.test/")
+        }
+    })
 }
 
 #[tokio::test]
 async fn bad_certificates_are_recorded_and_the_page_still_checked() {
-    for (kind, label) in [(CertKind::WrongHost, "wrong_host"), (CertKind::Expired, "expired"), (CertKind::SelfSigned, "unknown_issuer")] {
+    for (kind, label) in [
+        (CertKind::WrongHost, "wrong_host"),
+        (CertKind::Expired, "expired"),
+        (CertKind::SelfSigned, "unknown_issuer"),
+    ] {
         let mut spec = WorldSpec::new(vec![zone()], https_only());
         spec.certs = vec![("site.test".into(), kind)];
         let w = World::start(spec).await;
@@ -393,13 +527,20 @@ async fn tls_handshake_that_never_completes_times_out() {
     let r = audit(&w).await;
     assert_unreachable(&r, FailureKind::Timeout);
     assert_eq!(http(&r).hops.last().unwrap().url, "https://site.test/");
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn ipv6_only_site_is_fetched_over_ipv6() {
     let v6: IpAddr = "::1".parse().unwrap();
-    let mut spec = WorldSpec::new(vec![zone()], routes(vec![("v6only.test", Reply::html(&good_page()))]));
+    let mut spec = WorldSpec::new(
+        vec![zone()],
+        routes(vec![("v6only.test", Reply::html(&good_page()))]),
+    );
     spec.web_ips = vec![v6];
     let w = World::start(spec).await;
     let r = audit_with(options(&w), "v6only.test").await;

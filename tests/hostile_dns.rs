@@ -24,7 +24,9 @@ const NUMBER: &str = "京ICP备12345678号-1";
 const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 fn good_page() -> String {
-    format!(r#"<html><title>星河商城</title><footer><a href="https://beian.miit.gov.cn/">{NUMBER}</a></footer></html>"#)
+    format!(
+        r#"<html><title>星河商城</title><footer><a href="https://beian.miit.gov.cn/">{NUMBER}</a></footer></html>"#
+    )
 }
 
 fn zone() -> String {
@@ -38,7 +40,17 @@ fn zone() -> String {
     for i in 0..300 {
         zone.push_str(&format!("big IN A 127.0.{}.{}\n", i / 250, i % 250 + 1));
     }
-    for (name, ip) in [("ten", "10.0.0.5"), ("oneseventwo", "172.16.0.1"), ("oneninetwo", "192.168.1.1"), ("metadata", "169.254.169.254"), ("cgnat", "100.64.0.1"), ("zero", "0.0.0.0"), ("multicast", "224.0.0.1"), ("reserved", "240.0.0.1"), ("loop", "127.0.0.1")] {
+    for (name, ip) in [
+        ("ten", "10.0.0.5"),
+        ("oneseventwo", "172.16.0.1"),
+        ("oneninetwo", "192.168.1.1"),
+        ("metadata", "169.254.169.254"),
+        ("cgnat", "100.64.0.1"),
+        ("zero", "0.0.0.0"),
+        ("multicast", "224.0.0.1"),
+        ("reserved", "240.0.0.1"),
+        ("loop", "127.0.0.1"),
+    ] {
         zone.push_str(&format!("{name} IN A {ip}\n"));
     }
     zone.push_str("ula IN AAAA fd00::1\nlinklocal6 IN AAAA fe80::1\n");
@@ -54,8 +66,17 @@ fn options(dns: SocketAddr, world: &World) -> AuditOptions {
     let mut cloud = CloudRanges::default();
     cloud.add_text("test", "127.0.0.0/8\n").unwrap();
     AuditOptions {
-        dns: DnsConfig { servers: vec![dns], query_timeout: Duration::from_millis(300), retries: 0 },
-        fetch: FetchConfig { policy: AddressPolicy::allow_private(), http_port: world.http_port, https_port: world.https_port, ..FetchConfig::default() },
+        dns: DnsConfig {
+            servers: vec![dns],
+            query_timeout: Duration::from_millis(300),
+            retries: 0,
+        },
+        fetch: FetchConfig {
+            policy: AddressPolicy::allow_private(),
+            http_port: world.http_port,
+            https_port: world.https_port,
+            ..FetchConfig::default()
+        },
         ca_files: vec![world.ca_file.clone()],
         cloud,
         timeout: Duration::from_secs(2),
@@ -64,16 +85,37 @@ fn options(dns: SocketAddr, world: &World) -> AuditOptions {
 }
 
 fn record(domain: &str) -> FilingRecord {
-    FilingRecord { line: 2, domain: domain.into(), filing_number: NUMBER.into(), site_name: "星河商城".into(), ..Default::default() }
+    FilingRecord {
+        line: 2,
+        domain: domain.into(),
+        filing_number: NUMBER.into(),
+        site_name: "星河商城".into(),
+        ..Default::default()
+    }
 }
 
 async fn lookup(dns: SocketAddr, host: &str) -> icp_audit::resolve::HostLookup {
-    let resolver = SiteResolver::new(&DnsConfig { servers: vec![dns], query_timeout: Duration::from_millis(300), retries: 0 }).unwrap();
-    resolver.lookup(&Domain::parse(host).unwrap(), Instant::now() + Duration::from_secs(2)).await
+    let resolver = SiteResolver::new(&DnsConfig {
+        servers: vec![dns],
+        query_timeout: Duration::from_millis(300),
+        retries: 0,
+    })
+    .unwrap();
+    resolver
+        .lookup(
+            &Domain::parse(host).unwrap(),
+            Instant::now() + Duration::from_secs(2),
+        )
+        .await
 }
 
 fn codes(report: &SiteReport) -> Vec<&str> {
-    report.verdict.findings.iter().map(|f| f.code.as_str()).collect()
+    report
+        .verdict
+        .findings
+        .iter()
+        .map(|f| f.code.as_str())
+        .collect()
 }
 
 #[tokio::test]
@@ -81,8 +123,15 @@ async fn cname_loop_does_not_resolve() {
     let w = world().await;
     let l = lookup(w.dns, "loop1.test").await;
     // The loop is the domain's own fault: no address, a definite finding, not "try later".
-    assert_eq!((l.outcome, l.addresses.len()), (LookupOutcome::NoAddress, 0), "{l:?}");
-    let r = Auditor::new(options(w.dns, &w)).unwrap().audit(record("loop1.test")).await;
+    assert_eq!(
+        (l.outcome, l.addresses.len()),
+        (LookupOutcome::NoAddress, 0),
+        "{l:?}"
+    );
+    let r = Auditor::new(options(w.dns, &w))
+        .unwrap()
+        .audit(record("loop1.test"))
+        .await;
     assert!(r.evidence.http.is_none(), "nothing is fetched");
     assert_eq!(codes(&r), vec!["NET-07a"], "{:?}", r.verdict);
     assert_eq!(r.verdict.findings[0].fact, "no_address");
@@ -115,8 +164,14 @@ async fn scripted(answer: DnsAnswer) -> ScriptedDns {
 async fn servfail_is_inconclusive_never_a_finding() {
     let w = world().await;
     let dns = scripted(DnsAnswer::Code(ResponseCode::ServFail)).await;
-    assert_eq!(lookup(dns.addr, "site.test").await.outcome, LookupOutcome::ServFail);
-    let r = Auditor::new(options(dns.addr, &w)).unwrap().audit(record("site.test")).await;
+    assert_eq!(
+        lookup(dns.addr, "site.test").await.outcome,
+        LookupOutcome::ServFail
+    );
+    let r = Auditor::new(options(dns.addr, &w))
+        .unwrap()
+        .audit(record("site.test"))
+        .await;
     assert!(r.verdict.findings.is_empty(), "{:?}", r.verdict);
     assert_eq!(r.verdict.inconclusive[0].reason, Reason::DnsServfail);
 }
@@ -126,10 +181,17 @@ async fn silent_name_server_is_a_dns_timeout() {
     let w = world().await;
     let dns = scripted(DnsAnswer::Silent).await;
     let started = std::time::Instant::now();
-    let r = Auditor::new(options(dns.addr, &w)).unwrap().audit(record("site.test")).await;
+    let r = Auditor::new(options(dns.addr, &w))
+        .unwrap()
+        .audit(record("site.test"))
+        .await;
     assert!(r.verdict.findings.is_empty(), "{:?}", r.verdict);
     assert_eq!(r.verdict.inconclusive[0].reason, Reason::DnsTimeout);
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(dns.count("site.test", "A") >= 1);
 }
 
@@ -140,11 +202,30 @@ async fn private_and_reserved_answers_are_refused_before_any_dial() {
     opts.fetch.policy = AddressPolicy::public_only();
     let log = DialLog::default();
     let auditor = Auditor::new(opts).unwrap().with_dial_log(log.clone());
-    let hosts = ["ten", "oneseventwo", "oneninetwo", "metadata", "cgnat", "zero", "multicast", "reserved", "loop", "ula", "linklocal6"];
+    let hosts = [
+        "ten",
+        "oneseventwo",
+        "oneninetwo",
+        "metadata",
+        "cgnat",
+        "zero",
+        "multicast",
+        "reserved",
+        "loop",
+        "ula",
+        "linklocal6",
+    ];
     for host in hosts {
         let r = auditor.audit(record(&format!("{host}.test"))).await;
         assert!(!codes(&r).contains(&"WEB-06"), "{host}: {:?}", r.verdict);
-        assert!(r.verdict.inconclusive.iter().any(|i| i.reason == Reason::AddressNotAllowed), "{host}: {:?}", r.verdict);
+        assert!(
+            r.verdict
+                .inconclusive
+                .iter()
+                .any(|i| i.reason == Reason::AddressNotAllowed),
+            "{host}: {:?}",
+            r.verdict
+        );
         let http = r.evidence.http.as_ref().unwrap();
         assert_eq!(http.refused.len(), 1, "{host}: {http:?}");
         assert!(http.hops[0].address.is_none());
@@ -163,18 +244,34 @@ async fn a_name_that_changes_its_answer_is_looked_up_once() {
     spec.web_ips = vec!["127.0.0.2".parse().unwrap()];
     let w = World::start(spec).await;
     // First answer 127.0.0.1, every later one 127.0.0.2 (TTL 0, so nothing is cached).
-    let dns = ScriptedDns::start(Arc::new(|_: &str, rtype: &str, nth: usize| match (rtype, nth) {
-        ("A", 1) => DnsAnswer::Addresses(vec![LOOPBACK]),
-        ("A", _) => DnsAnswer::Addresses(vec!["127.0.0.2".parse().unwrap()]),
-        _ => DnsAnswer::Addresses(Vec::new()),
+    let dns = ScriptedDns::start(Arc::new(|_: &str, rtype: &str, nth: usize| {
+        match (rtype, nth) {
+            ("A", 1) => DnsAnswer::Addresses(vec![LOOPBACK]),
+            ("A", _) => DnsAnswer::Addresses(vec!["127.0.0.2".parse().unwrap()]),
+            _ => DnsAnswer::Addresses(Vec::new()),
+        }
     }))
     .await;
     let log = DialLog::default();
-    let r = Auditor::new(options(dns.addr, &w)).unwrap().with_dial_log(log.clone()).audit(record("flip.test")).await;
+    let r = Auditor::new(options(dns.addr, &w))
+        .unwrap()
+        .with_dial_log(log.clone())
+        .audit(record("flip.test"))
+        .await;
     assert_eq!(r.verdict.result(), SiteResult::Pass, "{:?}", r.verdict);
-    assert_eq!(dns.count("flip.test", "A"), 1, "{:?}", dns.queries.lock().unwrap());
+    assert_eq!(
+        dns.count("flip.test", "A"),
+        1,
+        "{:?}",
+        dns.queries.lock().unwrap()
+    );
     let http = r.evidence.http.as_ref().unwrap();
     assert_eq!(http.hops.len(), 2);
-    assert!(http.hops.iter().all(|h| h.address.map(|a| a.ip()) == Some(LOOPBACK)), "{http:?}");
+    assert!(
+        http.hops
+            .iter()
+            .all(|h| h.address.map(|a| a.ip()) == Some(LOOPBACK)),
+        "{http:?}"
+    );
     assert_eq!(w.connections_to("127.0.0.2".parse().unwrap()), 0);
 }

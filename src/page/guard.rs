@@ -54,10 +54,40 @@ const SIBLINGS: &[&[&str]] = &[
 
 /// Start tags that close an open `<p>`.
 const CLOSES_P: &[&str] = &[
-    "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div",
-    "dl", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-    "h6", "header", "hgroup", "hr", "main", "menu", "nav", "ol", "p", "pre", "section",
-    "summary", "table", "ul",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "center",
+    "details",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hgroup",
+    "hr",
+    "main",
+    "menu",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "summary",
+    "table",
+    "ul",
 ];
 
 /// What the guard changed, kept as page evidence.
@@ -119,7 +149,10 @@ struct Tag {
 
 impl<'a> Scan<'a> {
     fn new(html: &'a str) -> Scan<'a> {
-        let report = MarkupGuard { max_depth: MAX_DEPTH, ..MarkupGuard::default() };
+        let report = MarkupGuard {
+            max_depth: MAX_DEPTH,
+            ..MarkupGuard::default()
+        };
         Scan {
             html,
             bytes: html.as_bytes(),
@@ -137,7 +170,12 @@ impl<'a> Scan<'a> {
             self.pos += offset;
             match self.bytes.get(self.pos + 1) {
                 Some(b'!') | Some(b'?') => self.skip_declaration(),
-                Some(b'/') if self.bytes.get(self.pos + 2).is_some_and(u8::is_ascii_alphabetic) => {
+                Some(b'/')
+                    if self
+                        .bytes
+                        .get(self.pos + 2)
+                        .is_some_and(u8::is_ascii_alphabetic) =>
+                {
                     let tag = self.read_tag(true);
                     self.on_end_tag(tag);
                 }
@@ -176,7 +214,9 @@ impl<'a> Scan<'a> {
         let mut attributes = 0;
         let mut excess_attributes = None;
         loop {
-            while i < self.bytes.len() && (self.bytes[i].is_ascii_whitespace() || self.bytes[i] == b'/') {
+            while i < self.bytes.len()
+                && (self.bytes[i].is_ascii_whitespace() || self.bytes[i] == b'/')
+            {
                 i += 1;
             }
             if i >= self.bytes.len() || self.bytes[i] == b'>' {
@@ -189,7 +229,13 @@ impl<'a> Scan<'a> {
             i = self.skip_attribute(i);
         }
         self.pos = (i + 1).min(self.bytes.len());
-        Tag { name, attributes, start, end: self.pos, excess_attributes }
+        Tag {
+            name,
+            attributes,
+            start,
+            end: self.pos,
+            excess_attributes,
+        }
     }
 
     /// Skips one `name`, `name=value`, `name="value"` or `name='value'`; returns where it ends.
@@ -211,7 +257,9 @@ impl<'a> Scan<'a> {
             j += 1;
         }
         match b.get(j) {
-            Some(&quote @ (b'"' | b'\'')) => memchr(quote, &b[j + 1..]).map_or(b.len(), |k| j + 1 + k + 1),
+            Some(&quote @ (b'"' | b'\'')) => {
+                memchr(quote, &b[j + 1..]).map_or(b.len(), |k| j + 1 + k + 1)
+            }
             _ => {
                 while j < b.len() && b[j] != b'>' && !b[j].is_ascii_whitespace() {
                     j += 1;
@@ -281,7 +329,9 @@ impl<'a> Scan<'a> {
         let Some(top) = self.stack.last() else {
             return;
         };
-        let same_group = SIBLINGS.iter().any(|g| g.contains(&name) && g.contains(&top.as_str()));
+        let same_group = SIBLINGS
+            .iter()
+            .any(|g| g.contains(&name) && g.contains(&top.as_str()));
         let closes_p = top == "p" && CLOSES_P.contains(&name);
         let row_closes_cell = name == "tr" && matches!(top.as_str(), "td" | "th");
         if same_group || closes_p || row_closes_cell {
@@ -308,7 +358,8 @@ impl<'a> Scan<'a> {
     fn skip_raw_text(&mut self, name: &str) {
         let closing = format!("</{name}");
         let rest = &self.bytes[self.pos..];
-        self.pos = find_ignore_case(rest, closing.as_bytes()).map_or(self.bytes.len(), |i| self.pos + i + closing.len());
+        self.pos = find_ignore_case(rest, closing.as_bytes())
+            .map_or(self.bytes.len(), |i| self.pos + i + closing.len());
     }
 
     /// Inserts the end tag of the deepest open element at `at`.
@@ -317,11 +368,19 @@ impl<'a> Scan<'a> {
             return;
         };
         self.pop_to(&top);
-        self.edits.push(Edit { start: at, end: at, replacement: format!("</{top}>") });
+        self.edits.push(Edit {
+            start: at,
+            end: at,
+            replacement: format!("</{top}>"),
+        });
     }
 
     fn drop_tag(&mut self, tag: &Tag) {
-        self.edits.push(Edit { start: tag.start, end: tag.end, replacement: String::new() });
+        self.edits.push(Edit {
+            start: tag.start,
+            end: tag.end,
+            replacement: String::new(),
+        });
     }
 
     fn cut_attributes(&mut self, tag: &Tag) {
@@ -329,7 +388,11 @@ impl<'a> Scan<'a> {
             return;
         };
         self.report.cut_attribute_lists += 1;
-        self.edits.push(Edit { start: from, end: tag.end, replacement: ">".to_string() });
+        self.edits.push(Edit {
+            start: from,
+            end: tag.end,
+            replacement: ">".to_string(),
+        });
     }
 
     /// The document with every edit applied (edits are in order and do not overlap).
@@ -365,7 +428,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn find_ignore_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle))
+    haystack
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]
@@ -400,14 +465,25 @@ mod tests {
             + r#"<a href="https://beian.miit.gov.cn/">n</a>"#;
         let (out, report) = guard(&html);
         let report = report.unwrap();
-        assert_eq!((report.dropped_start_tags, report.lifted_start_tags), (5, 1));
-        assert!(out.ends_with(r#"</footer><a href="https://beian.miit.gov.cn/">n</a>"#), "{out}");
+        assert_eq!(
+            (report.dropped_start_tags, report.lifted_start_tags),
+            (5, 1)
+        );
+        assert!(
+            out.ends_with(r#"</footer><a href="https://beian.miit.gov.cn/">n</a>"#),
+            "{out}"
+        );
     }
 
     #[test]
     fn excess_attributes_are_cut() {
-        let attrs: Vec<String> = (0..MAX_ATTRIBUTES + 10).map(|i| format!("a{i}=\"v>\"")).collect();
-        let html = format!("<a href=\"https://beian.miit.gov.cn/\" {}>x</a>", attrs.join(" "));
+        let attrs: Vec<String> = (0..MAX_ATTRIBUTES + 10)
+            .map(|i| format!("a{i}=\"v>\""))
+            .collect();
+        let html = format!(
+            "<a href=\"https://beian.miit.gov.cn/\" {}>x</a>",
+            attrs.join(" ")
+        );
         let (out, report) = guard(&html);
         assert_eq!(report.unwrap().cut_attribute_lists, 1);
         assert!(out.ends_with(">x</a>"), "{out}");
