@@ -383,6 +383,17 @@ fn hosts_in(zones: &[String]) -> Vec<String> {
     hosts
 }
 
+/// A UDP socket and a TCP listener on the same loopback port (retrying when TCP's is taken).
+async fn dns_sockets() -> (UdpSocket, TcpListener) {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        if let Ok(tcp) = TcpListener::bind(udp.local_addr().unwrap()).await {
+            return (udp, tcp);
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP");
+}
+
 async fn start_dns(
     zones: &[String],
 ) -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
@@ -398,9 +409,8 @@ async fn start_dns(
         .unwrap();
         catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
     }
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (udp, tcp) = dns_sockets().await;
     let addr = udp.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).await.unwrap();
     let mut server = Server::new(catalog);
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 4096);
@@ -451,7 +461,10 @@ trait Linger {
 }
 
 impl Linger for TcpStream {
-    #[expect(deprecated, reason = "blocking on drop is what a test reset wants: it is immediate")]
+    #[expect(
+        deprecated,
+        reason = "blocking on drop is what a test reset wants: it is immediate"
+    )]
     fn linger_zero(&self) {
         let _ = self.set_linger(Some(Duration::ZERO));
     }
@@ -637,19 +650,30 @@ impl ScriptedDns {
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             loop {
-                let Ok((n, peer)) = socket.recv_from(&mut buf).await else { return };
+                let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                    return;
+                };
                 if let Some(reply) = scripted_reply(&buf[..n], &script, &seen) {
                     let _ = socket.send_to(&reply, peer).await;
                 }
             }
         });
-        ScriptedDns { addr, queries, task }
+        ScriptedDns {
+            addr,
+            queries,
+            task,
+        }
     }
 
     /// How many queries asked for `name` (without the final dot) with type `rtype`.
     pub fn count(&self, name: &str, rtype: &str) -> usize {
         let key = format!("{name}. {rtype}");
-        self.queries.lock().unwrap().iter().filter(|q| **q == key).count()
+        self.queries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|q| **q == key)
+            .count()
     }
 }
 
