@@ -57,6 +57,12 @@ pub struct Finding {
     pub fact: String,
     /// What was seen, in words a person can verify or dispute.
     pub evidence: String,
+    /// Where the finding stands in the history (`--history`).
+    #[serde(default, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub tracking: Option<crate::history::Tracking>,
+    /// The suppression that applies (`--suppressions`).
+    #[serde(default, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub suppressed: Option<crate::suppress::SuppressionNote>,
 }
 
 impl Finding {
@@ -67,6 +73,8 @@ impl Finding {
             confidence: Confidence::Certain,
             fact: fact.into(),
             evidence: String::new(),
+            tracking: None,
+            suppressed: None,
         }
     }
 

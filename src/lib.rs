@@ -24,3 +24,7 @@ pub mod resolve;
 pub mod rules;
 pub mod tls;
 pub mod batch;
+pub mod history;
+pub mod suppress;
+pub mod html;
+pub mod registry;

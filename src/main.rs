@@ -15,6 +15,9 @@ use clap::{Args, Parser, Subcommand};
 use icp_audit::address::AddressPolicy;
 use icp_audit::audit::{AuditOptions, Auditor, SiteReport};
 use icp_audit::batch::{self, InventoryDigest, RunMeta, Shard};
+use icp_audit::history::{History, Status};
+use icp_audit::html::{self, HtmlRow};
+use icp_audit::suppress::Suppressions;
 use icp_audit::catalogue::Catalogue;
 use icp_audit::cloud::CloudRanges;
 use icp_audit::date::Date;
@@ -48,6 +51,29 @@ enum Command {
     },
     /// Print one catalogue entry in Chinese and English (a code or the notice title).
     Explain { code: String },
+    /// Write the HTML report of a run kept in a history file.
+    Report {
+        #[arg(long, value_name = "FILE")]
+        history: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// The run (default: the latest).
+        #[arg(long)]
+        run: Option<i64>,
+    },
+    /// Compare two runs from a history file, or two CSV reports, without probing.
+    Diff {
+        /// Two CSV reports (old, new); or none with --history.
+        reports: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+        /// The older run (default: the one before --to).
+        #[arg(long)]
+        from: Option<i64>,
+        /// The newer run (default: the latest).
+        #[arg(long)]
+        to: Option<i64>,
+    },
     /// Join shard reports of one run into one report.
     Merge {
         /// The shard reports (each with its REPORT.run.json beside it).
@@ -89,8 +115,24 @@ struct AuditArgs {
     /// No progress bar, even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Keep every run in this SQLite file; the report gains status, first_seen and days_open.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Accepted findings (TOML `[[suppress]]` tables): still reported, not counted.
+    #[arg(long, value_name = "FILE")]
+    suppressions: Option<PathBuf>,
+    /// Which findings make the exit status 1: any, only new (or reopened) ones, or none.
+    #[arg(long, value_enum, default_value = "any")]
+    fail_on: FailOn,
     #[command(flatten)]
     net: NetArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    Any,
+    New,
+    None,
 }
 
 #[derive(Args)]
@@ -260,6 +302,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Findings { format } => list_findings(format),
         Command::Explain { code } => explain(&code),
+        Command::Report { history, out, run } => html_from_history(&history, &out, run),
+        Command::Diff { reports, history, from, to } => diff(&reports, history.as_deref(), from, to),
         Command::Merge { reports, out } => {
             let meta = batch::merge(&reports, &out)?;
             eprintln!(
@@ -364,37 +408,27 @@ fn explain(code: &str) -> Result<ExitCode> {
 async fn audit(args: AuditArgs) -> Result<ExitCode> {
     let mut options = args.net.options()?;
     options.rate = args.rate;
+    let as_of = options.as_of;
+    let warn_days = options.warn_days;
     let digest = InventoryDigest::of_file(&args.inventory)
         .with_context(|| format!("{}: cannot read", args.inventory.display()))?;
     let reader = InventoryReader::open(&args.inventory)?;
-    let meta = RunMeta::new(
-        &args.inventory,
-        &digest,
-        args.net.fingerprint(&options),
-        args.shard,
-        format_name(args.format),
-    );
+    let meta = RunMeta::new(&args.inventory, &digest, args.net.fingerprint(&options), args.shard, format_name(args.format));
+    let mut tracker = Tracker::open(&args, &meta, as_of)?;
     let (mut sink, done) = open_report(&args, &meta)?;
     let auditor = Auditor::new(options)?;
 
     let (row_tx, row_rx) = tokio::sync::mpsc::channel(1024);
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1024);
-    let feed = Feed {
-        strict: args.strict,
-        shard: args.shard,
-        done,
-    };
+    let feed = Feed { strict: args.strict, shard: args.shard, done };
     let feeder = tokio::task::spawn_blocking(move || feed.run(reader, row_tx));
     let runner = tokio::spawn(async move { auditor.run(row_rx, report_tx).await });
 
-    let expected = if args.shard.is_some() {
-        None
-    } else {
-        Some(digest.rows)
-    };
+    let expected = if args.shard.is_some() { None } else { Some(digest.rows) };
     let mut progress = Progress::new(expected, !args.no_progress);
     let mut summary = Summary::default();
-    while let Some(report) = report_rx.recv().await {
+    while let Some(mut report) = report_rx.recv().await {
+        tracker.annotate(&mut report)?;
         summary.add(&report);
         progress.update(&summary);
         sink.write(&report).context("cannot write the report")?;
@@ -403,12 +437,162 @@ async fn audit(args: AuditArgs) -> Result<ExitCode> {
     let skipped = feeder.await.context("the inventory reader failed")??;
     runner.await.context("the audit failed")?;
 
+    let runs = tracker.finish(&mut sink)?;
+    sink.finish(&runs).context("cannot write the report")?;
     eprintln!("{}", summary.render(skipped));
-    Ok(if summary.findings_sites > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    for line in tracker.suppressions.summary(as_of, warn_days) {
+        eprintln!("  {line}");
+    }
+    Ok(exit_status(&summary, args.fail_on))
+}
+
+fn exit_status(summary: &Summary, fail_on: FailOn) -> ExitCode {
+    let failing = match fail_on {
+        FailOn::Any => summary.counted_findings,
+        FailOn::New => summary.new_findings,
+        FailOn::None => 0,
+    };
+    if failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// History and suppressions applied to each site as it completes.
+struct Tracker {
+    history: Option<(History, i64)>,
+    suppressions: Suppressions,
+    as_of: Date,
+}
+
+impl Tracker {
+    fn open(args: &AuditArgs, meta: &RunMeta, as_of: Date) -> Result<Tracker> {
+        let suppressions = match &args.suppressions {
+            Some(path) => Suppressions::load(path, Catalogue::embedded())?,
+            None => Suppressions::default(),
+        };
+        let history = match &args.history {
+            Some(path) => {
+                let history = History::open(path)?;
+                let run = history.begin_run(&icp_audit::date::now_rfc3339(), as_of, &meta.inventory_digest, &meta.options)?;
+                Some((history, run))
+            }
+            None => None,
+        };
+        Ok(Tracker { history, suppressions, as_of })
+    }
+
+    fn annotate(&mut self, report: &mut SiteReport) -> Result<()> {
+        let domain = if report.evidence.domain.is_empty() { report.record.domain.clone() } else { report.evidence.domain.clone() };
+        if let Some((history, run)) = &self.history {
+            // A site counts as decided unless its DNS or HTTP checks were inconclusive.
+            let decided = !report.verdict.inconclusive.iter().any(|i| matches!(i.check.as_str(), "dns" | "http" | "domain" | "inventory"));
+            let items: Vec<_> = report
+                .verdict
+                .findings
+                .iter()
+                .map(|f| (f.code.clone(), f.fact.clone(), f.severity.label().to_string(), f.evidence.clone()))
+                .collect();
+            let tracked = history.record_site(*run, self.as_of, &domain, decided, &items)?;
+            for (finding, tracking) in report.verdict.findings.iter_mut().zip(tracked) {
+                finding.tracking = Some(tracking);
+            }
+        }
+        for finding in &mut report.verdict.findings {
+            finding.suppressed = self.suppressions.apply(&domain, &finding.code, self.as_of);
+        }
+        Ok(())
+    }
+
+    /// Writes the resolved findings, closes the run, and returns the runs for the chart.
+    fn finish(&mut self, sink: &mut Sink) -> Result<Vec<icp_audit::history::RunRecord>> {
+        let Some((history, run)) = &self.history else {
+            return Ok(Vec::new());
+        };
+        for finding in history.resolved(*run)? {
+            sink.write_row(report::resolved_row(&finding, Catalogue::embedded(), self.as_of))?;
+        }
+        history.finish_run(*run, &icp_audit::date::now_rfc3339())?;
+        Ok(history.runs()?)
+    }
+}
+
+fn html_from_history(path: &Path, out: &Path, run: Option<i64>) -> Result<ExitCode> {
+    let history = History::open(path)?;
+    let runs = history.runs()?;
+    let Some(run) = run.or_else(|| runs.last().map(|r| r.id)) else {
+        bail!("{}: the history holds no finished run", path.display());
+    };
+    let rows: Vec<HtmlRow> = history
+        .findings(run)?
+        .into_iter()
+        .map(|f| HtmlRow {
+            domain: f.domain,
+            result: "finding".into(),
+            code: f.code,
+            severity: f.severity,
+            status: f.status.label().into(),
+            first_seen: f.first_seen,
+            evidence: f.evidence,
+            ..HtmlRow::default()
+        })
+        .collect();
+    let title = format!("icp-audit report — run {run}");
+    std::fs::write(out, html::render(&title, &rows, &runs, Catalogue::embedded()))
+        .with_context(|| format!("{}: cannot write", out.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Compares two runs (history) or two CSV reports by finding identity.
+fn diff(reports: &[PathBuf], history: Option<&Path>, from: Option<i64>, to: Option<i64>) -> Result<ExitCode> {
+    let (old, new) = match (history, reports) {
+        (Some(path), []) => identities_from_history(path, from, to)?,
+        (None, [old, new]) => (identities_from_csv(old)?, identities_from_csv(new)?),
+        _ => bail!("diff needs two CSV reports, or --history FILE"),
+    };
+    let mut out = std::io::stdout().lock();
+    for (id, line) in &new {
+        if !old.contains_key(id) {
+            writeln!(out, "new        {line}")?;
+        }
+    }
+    for (id, line) in &old {
+        if !new.contains_key(id) {
+            writeln!(out, "resolved   {line}")?;
+        }
+    }
+    let persisting = new.keys().filter(|id| old.contains_key(*id)).count();
+    writeln!(out, "persisting {persisting}")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+type Identities = std::collections::BTreeMap<String, String>;
+
+fn identities_from_history(path: &Path, from: Option<i64>, to: Option<i64>) -> Result<(Identities, Identities)> {
+    let history = History::open(path)?;
+    let runs: Vec<i64> = history.runs()?.iter().map(|r| r.id).collect();
+    let to = to.or_else(|| runs.last().copied()).context("the history holds no finished run")?;
+    let from = from.or_else(|| runs.iter().rev().find(|r| **r < to).copied()).context("the history holds no run before the one compared")?;
+    let load = |run| -> Result<Identities> {
+        Ok(history.findings(run)?.into_iter().map(|f| (f.identity, format!("{} {} {}", f.domain, f.code, f.fact))).collect())
+    };
+    Ok((load(from)?, load(to)?))
+}
+
+fn identities_from_csv(path: &Path) -> Result<Identities> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).with_context(|| format!("{}: no column {name}", path.display()));
+    let (domain, result, code, fact) = (col("domain")?, col("result")?, col("code")?, col("fact")?);
+    let mut ids = Identities::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+        if &record[result] != "finding" {
+            continue;
+        }
+        let d = icp_audit::domain::Domain::parse(&record[domain]).map(|d| d.to_string()).unwrap_or_else(|_| record[domain].to_string());
+        let fact = record[fact].trim_start_matches('\'').to_string();
+        ids.insert(icp_audit::history::identity(&d, &record[code], &fact), format!("{d} {} {fact}", &record[code]));
+    }
+    Ok(ids)
 }
 
 fn format_name(format: Format) -> &'static str {
@@ -416,6 +600,7 @@ fn format_name(format: Format) -> &'static str {
         Format::Csv => "csv",
         Format::Jsonl => "jsonl",
         Format::Text => "text",
+        Format::Html => "html",
     }
 }
 
@@ -456,6 +641,7 @@ fn open_report(args: &AuditArgs, meta: &RunMeta) -> Result<(Sink, HashSet<u64>)>
         Format::Csv => Sink::Csv(Box::new(CsvSink::append(boxed, catalogue))),
         Format::Jsonl => Sink::Jsonl(JsonlSink::new(boxed, catalogue)),
         Format::Text => Sink::Text(boxed),
+        Format::Html => bail!("--resume cannot continue an HTML report; use csv or jsonl with --history"),
     };
     Ok((sink, state.done))
 }
@@ -588,6 +774,8 @@ enum Sink {
     Csv(Box<CsvSink<Box<dyn Write + Send>>>),
     Jsonl(JsonlSink<Box<dyn Write + Send>>),
     Text(Box<dyn Write + Send>),
+    /// HTML needs every row before it can be written.
+    Html(Box<dyn Write + Send>, Vec<HtmlRow>),
 }
 
 fn open_sink(path: Option<&Path>, format: Format) -> Result<Sink> {
@@ -604,6 +792,7 @@ fn open_sink(path: Option<&Path>, format: Format) -> Result<Sink> {
         Format::Csv => Sink::Csv(Box::new(CsvSink::new(out, catalogue)?)),
         Format::Jsonl => Sink::Jsonl(JsonlSink::new(out, catalogue)),
         Format::Text => Sink::Text(out),
+        Format::Html => Sink::Html(out, Vec::new()),
     })
 }
 
@@ -617,7 +806,41 @@ impl Sink {
                 out.write_all(b"\n")?;
                 out.flush()
             }
+            Sink::Html(_, rows) => {
+                rows.extend(report::html_rows(report, Catalogue::embedded()));
+                Ok(())
+            }
         }
+    }
+
+    /// Writes one CSV-shaped row (resolved findings); JSON Lines gets an object.
+    fn write_row(&mut self, row: Vec<String>) -> std::io::Result<()> {
+        match self {
+            Sink::Csv(sink) => sink.write_rows(vec![row]),
+            Sink::Html(_, rows) => {
+                rows.push(report::html_row(&row));
+                Ok(())
+            }
+            Sink::Jsonl(_) | Sink::Text(_) => {
+                let object: std::collections::BTreeMap<&str, &String> = report::CSV_COLUMNS.iter().copied().zip(&row).collect();
+                let line = serde_json::to_string(&object).map_err(std::io::Error::other)?;
+                match self {
+                    Sink::Jsonl(sink) => sink.write_raw(&line),
+                    Sink::Text(out) => writeln!(out, "{line}"),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Ends the report (HTML is rendered here, with the history's runs for the chart).
+    fn finish(&mut self, runs: &[icp_audit::history::RunRecord]) -> std::io::Result<()> {
+        if let Sink::Html(out, rows) = self {
+            let page = html::render("icp-audit report", rows, runs, Catalogue::embedded());
+            out.write_all(page.as_bytes())?;
+            out.flush()?;
+        }
+        Ok(())
     }
 }
 
@@ -630,6 +853,11 @@ struct Summary {
     per_notice: std::collections::BTreeMap<String, u64>,
     per_reason: std::collections::BTreeMap<&'static str, u64>,
     started: std::time::Instant,
+    /// Findings not suppressed.
+    counted_findings: u64,
+    /// Findings not suppressed that are new or reopened (all of them without history).
+    new_findings: u64,
+    suppressed: u64,
 }
 
 impl Default for Summary {
@@ -642,6 +870,9 @@ impl Default for Summary {
             per_notice: Default::default(),
             per_reason: Default::default(),
             started: std::time::Instant::now(),
+            counted_findings: 0,
+            new_findings: 0,
+            suppressed: 0,
         }
     }
 }
@@ -660,6 +891,13 @@ impl Summary {
         }
         for f in &report.verdict.findings {
             *self.per_notice.entry(f.code.clone()).or_default() += 1;
+            if f.suppressed.is_some() {
+                self.suppressed += 1;
+                continue;
+            }
+            self.counted_findings += 1;
+            let fresh = f.tracking.as_ref().is_none_or(|t| matches!(t.status, Status::New | Status::Reopened));
+            self.new_findings += u64::from(fresh);
         }
         for i in &report.verdict.inconclusive {
             *self.per_reason.entry(i.reason.label()).or_default() += 1;

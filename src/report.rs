@@ -33,6 +33,11 @@ pub const CSV_COLUMNS: &[&str] = &[
     "line",
     "probed_at",
     "site_rows",
+    "fact",
+    "status",
+    "first_seen",
+    "days_open",
+    "suppressed",
 ];
 
 /// Output formats.
@@ -41,6 +46,8 @@ pub enum Format {
     Csv,
     Jsonl,
     Text,
+    /// One self-contained HTML file, written when the run ends.
+    Html,
 }
 
 /// Prefixes a cell that a spreadsheet would read as a formula with a single quote (OWASP).
@@ -52,8 +59,11 @@ pub fn neutralise_cell(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Writes reports as CSV, UTF-8 with a BOM so spreadsheets read the Chinese text.
+///
+/// Each site's rows go out in one write and are flushed, so a killed run leaves whole sites
+/// behind (and at worst one torn last site, which `--resume` detects by `site_rows`).
 pub struct CsvSink<W: Write> {
-    writer: csv::Writer<W>,
+    out: W,
     catalogue: &'static Catalogue,
 }
 
@@ -61,27 +71,39 @@ impl<W: Write> CsvSink<W> {
     /// Starts a report: BOM and header row.
     pub fn new(mut out: W, catalogue: &'static Catalogue) -> io::Result<CsvSink<W>> {
         out.write_all("\u{feff}".as_bytes())?;
-        let mut writer = csv::WriterBuilder::new().from_writer(out);
-        writer.write_record(CSV_COLUMNS)?;
-        Ok(CsvSink { writer, catalogue })
+        let header = CSV_COLUMNS.iter().map(|c| c.to_string()).collect();
+        out.write_all(&csv_bytes(std::iter::once(header))?)?;
+        out.flush()?;
+        Ok(CsvSink { out, catalogue })
     }
 
     /// Continues a report whose header is already written (resuming).
     pub fn append(out: W, catalogue: &'static Catalogue) -> CsvSink<W> {
-        CsvSink {
-            writer: csv::WriterBuilder::new().from_writer(out),
-            catalogue,
-        }
+        CsvSink { out, catalogue }
     }
 
     /// Writes one site's rows and flushes them.
     pub fn write(&mut self, report: &SiteReport) -> io::Result<()> {
-        for row in rows(report, self.catalogue) {
-            self.writer
-                .write_record(row.iter().map(|c| neutralise_cell(c).into_owned()))?;
-        }
-        self.writer.flush()
+        self.write_rows(rows(report, self.catalogue))
     }
+
+    /// Writes rows (neutralised) in one write, and flushes them.
+    pub fn write_rows(&mut self, rows: Vec<Vec<String>>) -> io::Result<()> {
+        let rows = rows
+            .into_iter()
+            .map(|row| row.iter().map(|c| neutralise_cell(c).into_owned()).collect());
+        self.out.write_all(&csv_bytes(rows)?)?;
+        self.out.flush()
+    }
+}
+
+/// CSV text of some rows.
+fn csv_bytes(rows: impl Iterator<Item = Vec<String>>) -> io::Result<Vec<u8>> {
+    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
+    for row in rows {
+        writer.write_record(&row)?;
+    }
+    writer.into_inner().map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// The CSV rows of one site, unescaped.
@@ -101,29 +123,84 @@ pub fn rows(report: &SiteReport, catalogue: &Catalogue) -> Vec<Vec<String>> {
     };
 
     let mut rows = Vec::new();
+    let mut extras = Vec::new();
     for finding in &report.verdict.findings {
         let mut row = base(SiteResult::Finding);
         row.extend(finding_cells(finding, catalogue));
         tail(&mut row);
         rows.push(row);
+        extras.push(tracking_cells(finding));
     }
     for inconclusive in &report.verdict.inconclusive {
         let mut row = base(SiteResult::Inconclusive);
         row.extend(inconclusive_cells(inconclusive));
         tail(&mut row);
         rows.push(row);
+        extras.push(vec![String::new(); 5]);
     }
     if rows.is_empty() {
         let mut row = base(SiteResult::Pass);
         row.extend(std::iter::repeat_n(String::new(), 10));
         tail(&mut row);
         rows.push(row);
+        extras.push(vec![String::new(); 5]);
     }
     let count = rows.len().to_string();
-    for row in &mut rows {
+    for (row, extra) in rows.iter_mut().zip(extras) {
         row.push(count.clone());
+        row.extend(extra);
     }
     rows
+}
+
+/// The CSV row of a finding that the history says was resolved since the previous run.
+pub fn resolved_row(finding: &crate::history::StoredFinding, catalogue: &Catalogue, as_of: crate::date::Date) -> Vec<String> {
+    let notice = catalogue.get(&finding.code);
+    let days_open = finding.first_seen.parse::<crate::date::Date>().map(|d| d.days_until(as_of).to_string()).unwrap_or_default();
+    let mut row = vec![finding.domain.clone(), String::new(), String::new(), "resolved".to_string(), finding.code.clone()];
+    row.push(notice.map(|n| n.notice.clone()).unwrap_or_default());
+    row.push(notice.map(|n| n.group.clone()).unwrap_or_default());
+    row.push(finding.severity.clone());
+    row.push(format!("resolved since the previous run; was: {}", finding.evidence));
+    row.extend(std::iter::repeat_n(String::new(), 5));
+    row.extend(["0".to_string(), String::new(), "1".to_string(), finding.fact.clone(), "resolved".to_string()]);
+    row.extend([finding.first_seen.clone(), days_open, String::new()]);
+    row
+}
+
+/// The HTML rows of one site.
+pub fn html_rows(report: &SiteReport, catalogue: &Catalogue) -> Vec<crate::html::HtmlRow> {
+    rows(report, catalogue).iter().map(|row| html_row(row)).collect()
+}
+
+/// An HTML row from a CSV row.
+pub fn html_row(row: &[String]) -> crate::html::HtmlRow {
+    let cell = |name: &str| CSV_COLUMNS.iter().position(|c| *c == name).and_then(|i| row.get(i)).cloned().unwrap_or_default();
+    crate::html::HtmlRow {
+        domain: cell("domain"),
+        result: cell("result"),
+        code: cell("code"),
+        severity: cell("severity"),
+        status: cell("status"),
+        first_seen: cell("first_seen"),
+        days_open: cell("days_open"),
+        suppressed: cell("suppressed"),
+        evidence: cell("evidence"),
+    }
+}
+
+/// `fact`, `status`, `first_seen`, `days_open`, `suppressed` of a finding row.
+fn tracking_cells(finding: &Finding) -> Vec<String> {
+    let (status, first_seen, days) = match &finding.tracking {
+        Some(t) => (t.status.label().to_string(), t.first_seen.to_string(), t.days_open.to_string()),
+        None => Default::default(),
+    };
+    let suppressed = finding
+        .suppressed
+        .as_ref()
+        .map(|s| format!("{} (approved by {}, until {})", s.reason, s.approved_by, s.expires))
+        .unwrap_or_default();
+    vec![finding.fact.clone(), status, first_seen, days, suppressed]
 }
 
 fn finding_cells(finding: &Finding, catalogue: &Catalogue) -> Vec<String> {
@@ -191,6 +268,13 @@ pub struct JsonlSink<W: Write> {
 impl<W: Write> JsonlSink<W> {
     pub fn new(out: W, catalogue: &'static Catalogue) -> JsonlSink<W> {
         JsonlSink { out, catalogue }
+    }
+
+    /// Writes one already-serialised JSON object as a line.
+    pub fn write_raw(&mut self, line: &str) -> io::Result<()> {
+        self.out.write_all(line.as_bytes())?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
     }
 
     pub fn write(&mut self, report: &SiteReport) -> io::Result<()> {
