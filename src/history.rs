@@ -58,7 +58,10 @@ pub struct Tracking {
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
     #[error("{path}: {source}")]
-    Sqlite { path: String, source: rusqlite::Error },
+    Sqlite {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("{path}: schema version {found} is newer than this build's {SCHEMA_VERSION}")]
     TooNew { path: String, found: i64 },
     #[error("{path}: no run {run} in the history")]
@@ -104,30 +107,50 @@ impl History {
     /// Opens (or creates) a history file and migrates it to the current schema.
     pub fn open(path: &Path) -> Result<History, HistoryError> {
         let name = path.display().to_string();
-        let conn = Connection::open(path).map_err(|source| HistoryError::Sqlite { path: name.clone(), source })?;
+        let conn = Connection::open(path).map_err(|source| HistoryError::Sqlite {
+            path: name.clone(),
+            source,
+        })?;
         let mut history = History { conn, path: name };
         history.migrate()?;
         Ok(history)
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
-        move |source| HistoryError::Sqlite { path: self.path.clone(), source }
+        move |source| HistoryError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn migrate(&mut self) -> Result<(), HistoryError> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(self.err())?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(self.err())?;
         if version > SCHEMA_VERSION {
-            return Err(HistoryError::TooNew { path: self.path.clone(), found: version });
+            return Err(HistoryError::TooNew {
+                path: self.path.clone(),
+                found: version,
+            });
         }
         if version < 1 {
             self.conn.execute_batch(SCHEMA_V1).map_err(self.err())?;
         }
-        self.conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(self.err())?;
+        self.conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(self.err())?;
         Ok(())
     }
 
     /// Starts a run; returns its id.
-    pub fn begin_run(&self, started_at: &str, as_of: Date, digest: &str, options: &str) -> Result<i64, HistoryError> {
+    pub fn begin_run(
+        &self,
+        started_at: &str,
+        as_of: Date,
+        digest: &str,
+        options: &str,
+    ) -> Result<i64, HistoryError> {
         self.conn
             .execute(
                 "INSERT INTO runs (started_at, as_of, inventory_digest, options) VALUES (?1, ?2, ?3, ?4)",
@@ -140,33 +163,68 @@ impl History {
     /// The finished run before `run`, if any.
     pub fn previous_run(&self, run: i64) -> Result<Option<i64>, HistoryError> {
         self.conn
-            .query_row("SELECT max(id) FROM runs WHERE id < ?1 AND finished_at IS NOT NULL", [run], |r| r.get(0))
+            .query_row(
+                "SELECT max(id) FROM runs WHERE id < ?1 AND finished_at IS NOT NULL",
+                [run],
+                |r| r.get(0),
+            )
             .map_err(self.err())
     }
 
     /// Records one site's findings in `run` and says where each stands.
-    pub fn record_site(&self, run: i64, as_of: Date, domain: &str, audited: bool, findings: &[(String, String, String, String)]) -> Result<Vec<Tracking>, HistoryError> {
+    pub fn record_site(
+        &self,
+        run: i64,
+        as_of: Date,
+        domain: &str,
+        audited: bool,
+        findings: &[(String, String, String, String)],
+    ) -> Result<Vec<Tracking>, HistoryError> {
         let previous = self.previous_run(run)?;
         self.conn
-            .execute("INSERT OR REPLACE INTO audited (run_id, domain, decided) VALUES (?1, ?2, ?3)", params![run, domain, audited])
+            .execute(
+                "INSERT OR REPLACE INTO audited (run_id, domain, decided) VALUES (?1, ?2, ?3)",
+                params![run, domain, audited],
+            )
             .map_err(self.err())?;
         findings
             .iter()
-            .map(|(code, fact, severity, evidence)| self.record_finding(run, previous, as_of, domain, code, fact, severity, evidence))
+            .map(|(code, fact, severity, evidence)| {
+                self.record_finding(run, previous, as_of, domain, code, fact, severity, evidence)
+            })
             .collect()
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one row's columns, kept flat for the SQL")]
-    fn record_finding(&self, run: i64, previous: Option<i64>, as_of: Date, domain: &str, code: &str, fact: &str, severity: &str, evidence: &str) -> Result<Tracking, HistoryError> {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one row's columns, kept flat for the SQL"
+    )]
+    fn record_finding(
+        &self,
+        run: i64,
+        previous: Option<i64>,
+        as_of: Date,
+        domain: &str,
+        code: &str,
+        fact: &str,
+        severity: &str,
+        evidence: &str,
+    ) -> Result<Tracking, HistoryError> {
         let id = identity(domain, code, fact);
         let streak: Option<(i64, String)> = self
             .conn
-            .query_row("SELECT last_run, first_seen FROM streaks WHERE identity = ?1", [&id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT last_run, first_seen FROM streaks WHERE identity = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(self.err())?;
 
         let (status, first_seen) = match streak {
-            Some((last, first)) if Some(last) == previous || last == run => (Status::Persisting, first),
+            Some((last, first)) if Some(last) == previous || last == run => {
+                (Status::Persisting, first)
+            }
             Some(_) => (Status::Reopened, as_of.to_string()),
             None => (Status::New, as_of.to_string()),
         };
@@ -186,7 +244,11 @@ impl History {
             .map_err(self.err())?;
 
         let first: Date = first_seen.parse().unwrap_or(as_of);
-        Ok(Tracking { status, first_seen: first, days_open: first.days_until(as_of) })
+        Ok(Tracking {
+            status,
+            first_seen: first,
+            days_open: first.days_until(as_of),
+        })
     }
 
     /// Findings open after the previous run that did not come back in `run`, on sites this
@@ -223,7 +285,12 @@ impl History {
 
     /// Marks a run finished, so the next run compares against it.
     pub fn finish_run(&self, run: i64, finished_at: &str) -> Result<(), HistoryError> {
-        self.conn.execute("UPDATE runs SET finished_at = ?2 WHERE id = ?1", params![run, finished_at]).map_err(self.err())?;
+        self.conn
+            .execute(
+                "UPDATE runs SET finished_at = ?2 WHERE id = ?1",
+                params![run, finished_at],
+            )
+            .map_err(self.err())?;
         Ok(())
     }
 
@@ -239,7 +306,14 @@ impl History {
             .map_err(self.err())?;
         let rows = stmt
             .query_map([], |r| {
-                Ok(RunRecord { id: r.get(0)?, started_at: r.get(1)?, as_of: r.get(2)?, inventory_digest: r.get(3)?, options: r.get(4)?, findings: r.get(5)? })
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    as_of: r.get(2)?,
+                    inventory_digest: r.get(3)?,
+                    options: r.get(4)?,
+                    findings: r.get(5)?,
+                })
             })
             .map_err(self.err())?;
         rows.collect::<Result<_, _>>().map_err(self.err())
@@ -247,9 +321,18 @@ impl History {
 
     /// The findings recorded in one run.
     pub fn findings(&self, run: i64) -> Result<Vec<StoredFinding>, HistoryError> {
-        let exists: bool = self.conn.query_row("SELECT count(*) FROM runs WHERE id = ?1", [run], |r| r.get::<_, i64>(0)).map_err(self.err())? > 0;
+        let exists: bool = self
+            .conn
+            .query_row("SELECT count(*) FROM runs WHERE id = ?1", [run], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(self.err())?
+            > 0;
         if !exists {
-            return Err(HistoryError::NoRun { path: self.path.clone(), run });
+            return Err(HistoryError::NoRun {
+                path: self.path.clone(),
+                run,
+            });
         }
         let mut stmt = self
             .conn
@@ -319,9 +402,14 @@ mod tests {
         (code.into(), fact.into(), "high".into(), "e".into())
     }
 
-    fn run(h: &History, as_of: &str, sites: &[(&str, bool, Vec<(String, String, String, String)>)]) -> (i64, Vec<Vec<Tracking>>) {
+    type Site<'a> = (&'a str, bool, Vec<(String, String, String, String)>);
+
+    fn run(h: &History, as_of: &str, sites: &[Site<'_>]) -> (i64, Vec<Vec<Tracking>>) {
         let id = h.begin_run("t", date(as_of), "d", "o").unwrap();
-        let tracked = sites.iter().map(|(d, ok, f)| h.record_site(id, date(as_of), d, *ok, f).unwrap()).collect();
+        let tracked = sites
+            .iter()
+            .map(|(d, ok, f)| h.record_site(id, date(as_of), d, *ok, f).unwrap())
+            .collect();
         (id, tracked)
     }
 
@@ -330,11 +418,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let h = History::open(&dir.path().join("h.sqlite")).unwrap();
 
-        let (r1, t) = run(&h, "2026-11-01", &[("a.cn", true, vec![finding("WEB-04", "missing")]), ("b.cn", true, vec![finding("WEB-03", "x")])]);
+        let (r1, t) = run(
+            &h,
+            "2026-11-01",
+            &[
+                ("a.cn", true, vec![finding("WEB-04", "missing")]),
+                ("b.cn", true, vec![finding("WEB-03", "x")]),
+            ],
+        );
         assert_eq!(t[0][0].status, Status::New);
         h.finish_run(r1, "t").unwrap();
 
-        let (r2, t) = run(&h, "2026-11-08", &[("a.cn", true, vec![finding("WEB-04", "missing")]), ("b.cn", true, vec![])]);
+        let (r2, t) = run(
+            &h,
+            "2026-11-08",
+            &[
+                ("a.cn", true, vec![finding("WEB-04", "missing")]),
+                ("b.cn", true, vec![]),
+            ],
+        );
         assert_eq!(t[0][0].status, Status::Persisting);
         assert_eq!(t[0][0].days_open, 7);
         let resolved = h.resolved(r2).unwrap();
@@ -342,7 +444,14 @@ mod tests {
         assert_eq!(resolved[0].domain, "b.cn");
         h.finish_run(r2, "t").unwrap();
 
-        let (r3, t) = run(&h, "2026-11-15", &[("a.cn", true, vec![finding("WEB-04", "missing")]), ("b.cn", true, vec![finding("WEB-03", "x")])]);
+        let (r3, t) = run(
+            &h,
+            "2026-11-15",
+            &[
+                ("a.cn", true, vec![finding("WEB-04", "missing")]),
+                ("b.cn", true, vec![finding("WEB-03", "x")]),
+            ],
+        );
         assert_eq!(t[0][0].status, Status::Persisting);
         assert_eq!(t[0][0].first_seen, date("2026-11-01"));
         assert_eq!(t[1][0].status, Status::Reopened);
@@ -353,7 +462,11 @@ mod tests {
     fn an_undecided_site_does_not_resolve_its_findings() {
         let dir = tempfile::tempdir().unwrap();
         let h = History::open(&dir.path().join("h.sqlite")).unwrap();
-        let (r1, _) = run(&h, "2026-11-01", &[("a.cn", true, vec![finding("NET-07a", "1.2.3.4")])]);
+        let (r1, _) = run(
+            &h,
+            "2026-11-01",
+            &[("a.cn", true, vec![finding("NET-07a", "1.2.3.4")])],
+        );
         h.finish_run(r1, "t").unwrap();
         let (r2, _) = run(&h, "2026-11-08", &[("a.cn", false, vec![])]);
         assert!(h.resolved(r2).unwrap().is_empty());
@@ -368,6 +481,9 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
-        assert!(matches!(History::open(&path), Err(HistoryError::TooNew { found: 99, .. })));
+        assert!(matches!(
+            History::open(&path),
+            Err(HistoryError::TooNew { found: 99, .. })
+        ));
     }
 }

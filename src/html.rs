@@ -45,7 +45,11 @@ pub fn escape(text: &str) -> String {
 /// Renders the report.
 pub fn render(title: &str, rows: &[HtmlRow], runs: &[RunRecord], catalogue: &Catalogue) -> String {
     let mut html = String::with_capacity(64 * 1024 + rows.len() * 512);
-    let _ = write!(html, "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>", escape(title));
+    let _ = write!(
+        html,
+        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>",
+        escape(title)
+    );
     let _ = write!(html, "<h1>{}</h1>", escape(title));
     html.push_str(&counts(rows, catalogue));
     if runs.len() > 1 {
@@ -66,7 +70,9 @@ fn counts(rows: &[HtmlRow], catalogue: &Catalogue) -> String {
             *entry = row.result.as_str();
         }
         if row.result == "finding" {
-            let group = catalogue.get(&row.code).map_or(String::new(), |n| n.group.clone());
+            let group = catalogue
+                .get(&row.code)
+                .map_or(String::new(), |n| n.group.clone());
             *by_notice.entry((group, row.code.clone())).or_default() += 1;
         }
     }
@@ -82,7 +88,13 @@ fn counts(rows: &[HtmlRow], catalogue: &Catalogue) -> String {
     out.push_str("</p><table class=\"counts\"><tr><th>group</th><th>code</th><th>notice</th><th>findings</th></tr>");
     for ((group, code), n) in &by_notice {
         let notice = catalogue.get(code).map_or("", |n| n.notice.as_str());
-        let _ = write!(out, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{n}</td></tr>", escape(group), escape(code), escape(notice));
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{n}</td></tr>",
+            escape(group),
+            escape(code),
+            escape(notice)
+        );
     }
     out.push_str("</table></section>");
     out
@@ -93,7 +105,9 @@ fn chart(runs: &[RunRecord]) -> String {
     let (w, h, pad) = (640.0, 180.0, 30.0);
     let max = runs.iter().map(|r| r.findings).max().unwrap_or(1).max(1) as f64;
     let step = (w - 2.0 * pad) / runs.len() as f64;
-    let mut svg = format!("<section id=\"chart\"><h2>findings per run</h2><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" role=\"img\">");
+    let mut svg = format!(
+        "<section id=\"chart\"><h2>findings per run</h2><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" role=\"img\">"
+    );
     for (i, run) in runs.iter().enumerate() {
         let bar = (h - 2.0 * pad) * run.findings as f64 / max;
         let x = pad + i as f64 * step;
@@ -114,15 +128,28 @@ fn chart(runs: &[RunRecord]) -> String {
 }
 
 fn filters(rows: &[HtmlRow], catalogue: &Catalogue) -> String {
-    let mut codes: Vec<&str> = rows.iter().filter(|r| !r.code.is_empty()).map(|r| r.code.as_str()).collect();
+    let mut codes: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r.code.is_empty())
+        .map(|r| r.code.as_str())
+        .collect();
     codes.sort_unstable();
     codes.dedup();
-    let mut out = String::from("<section id=\"filters\"><label>notice <select id=\"f-code\"><option value=\"\">all</option>");
+    let mut out = String::from(
+        "<section id=\"filters\"><label>notice <select id=\"f-code\"><option value=\"\">all</option>",
+    );
     for code in codes {
         let notice = catalogue.get(code).map_or("", |n| n.notice.as_str());
-        let _ = write!(out, "<option value=\"{0}\">{0} {1}</option>", escape(code), escape(notice));
+        let _ = write!(
+            out,
+            "<option value=\"{0}\">{0} {1}</option>",
+            escape(code),
+            escape(notice)
+        );
     }
-    out.push_str("</select></label> <label>status <select id=\"f-status\"><option value=\"\">all</option>");
+    out.push_str(
+        "</select></label> <label>status <select id=\"f-status\"><option value=\"\">all</option>",
+    );
     for status in ["new", "persisting", "reopened", "resolved", "suppressed"] {
         let _ = write!(out, "<option>{status}</option>");
     }
@@ -131,7 +158,18 @@ fn filters(rows: &[HtmlRow], catalogue: &Catalogue) -> String {
 }
 
 fn table(rows: &[HtmlRow], catalogue: &Catalogue) -> String {
-    let columns = ["domain", "result", "code", "notice", "severity", "status", "first seen", "days open", "evidence", "fix"];
+    let columns = [
+        "domain",
+        "result",
+        "code",
+        "notice",
+        "severity",
+        "status",
+        "first seen",
+        "days open",
+        "evidence",
+        "fix",
+    ];
     let mut out = String::from("<table id=\"findings\"><thead><tr>");
     for (i, c) in columns.iter().enumerate() {
         let _ = write!(out, "<th data-col=\"{i}\">{c}</th>");
@@ -146,8 +184,20 @@ fn table(rows: &[HtmlRow], catalogue: &Catalogue) -> String {
 
 fn table_row(row: &HtmlRow, catalogue: &Catalogue) -> String {
     let notice = catalogue.get(&row.code);
-    let status = if row.suppressed.is_empty() { row.status.clone() } else { format!("{} suppressed", row.status) };
-    let status_cell = if row.suppressed.is_empty() { escape(&row.status) } else { format!("{} <em>suppressed: {}</em>", escape(&row.status), escape(&row.suppressed)) };
+    let status = if row.suppressed.is_empty() {
+        row.status.clone()
+    } else {
+        format!("{} suppressed", row.status)
+    };
+    let status_cell = if row.suppressed.is_empty() {
+        escape(&row.status)
+    } else {
+        format!(
+            "{} <em>suppressed: {}</em>",
+            escape(&row.status),
+            escape(&row.suppressed)
+        )
+    };
     let cells = [
         escape(&row.domain),
         escape(&row.result),

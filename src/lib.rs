@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod audit;
+pub mod batch;
 pub mod catalogue;
 pub mod charset;
 pub mod cloud;
@@ -16,15 +17,14 @@ pub mod domain;
 pub mod fetch;
 pub mod filing_number;
 pub mod finding;
+pub mod history;
+pub mod html;
 pub mod inventory;
 pub mod page;
 pub mod record;
+pub mod registry;
 pub mod report;
 pub mod resolve;
 pub mod rules;
-pub mod tls;
-pub mod batch;
-pub mod history;
 pub mod suppress;
-pub mod html;
-pub mod registry;
+pub mod tls;

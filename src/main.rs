@@ -15,16 +15,16 @@ use clap::{Args, Parser, Subcommand};
 use icp_audit::address::AddressPolicy;
 use icp_audit::audit::{AuditOptions, Auditor, SiteReport};
 use icp_audit::batch::{self, InventoryDigest, RunMeta, Shard};
-use icp_audit::history::{History, Status};
-use icp_audit::html::{self, HtmlRow};
-use icp_audit::suppress::Suppressions;
 use icp_audit::catalogue::Catalogue;
 use icp_audit::cloud::CloudRanges;
 use icp_audit::date::Date;
 use icp_audit::fetch::FetchConfig;
+use icp_audit::history::{History, Status};
+use icp_audit::html::{self, HtmlRow};
 use icp_audit::inventory::{Deduplicator, FilingRecord, InventoryReader, strict_problem};
 use icp_audit::report::{self, CsvSink, Format, JsonlSink};
 use icp_audit::resolve::DnsConfig;
+use icp_audit::suppress::Suppressions;
 use std::collections::HashSet;
 
 #[derive(Parser)]
@@ -303,7 +303,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Findings { format } => list_findings(format),
         Command::Explain { code } => explain(&code),
         Command::Report { history, out, run } => html_from_history(&history, &out, run),
-        Command::Diff { reports, history, from, to } => diff(&reports, history.as_deref(), from, to),
+        Command::Diff {
+            reports,
+            history,
+            from,
+            to,
+        } => diff(&reports, history.as_deref(), from, to),
         Command::Merge { reports, out } => {
             let meta = batch::merge(&reports, &out)?;
             eprintln!(
@@ -413,18 +418,32 @@ async fn audit(args: AuditArgs) -> Result<ExitCode> {
     let digest = InventoryDigest::of_file(&args.inventory)
         .with_context(|| format!("{}: cannot read", args.inventory.display()))?;
     let reader = InventoryReader::open(&args.inventory)?;
-    let meta = RunMeta::new(&args.inventory, &digest, args.net.fingerprint(&options), args.shard, format_name(args.format));
+    let meta = RunMeta::new(
+        &args.inventory,
+        &digest,
+        args.net.fingerprint(&options),
+        args.shard,
+        format_name(args.format),
+    );
     let mut tracker = Tracker::open(&args, &meta, as_of)?;
     let (mut sink, done) = open_report(&args, &meta)?;
     let auditor = Auditor::new(options)?;
 
     let (row_tx, row_rx) = tokio::sync::mpsc::channel(1024);
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1024);
-    let feed = Feed { strict: args.strict, shard: args.shard, done };
+    let feed = Feed {
+        strict: args.strict,
+        shard: args.shard,
+        done,
+    };
     let feeder = tokio::task::spawn_blocking(move || feed.run(reader, row_tx));
     let runner = tokio::spawn(async move { auditor.run(row_rx, report_tx).await });
 
-    let expected = if args.shard.is_some() { None } else { Some(digest.rows) };
+    let expected = if args.shard.is_some() {
+        None
+    } else {
+        Some(digest.rows)
+    };
     let mut progress = Progress::new(expected, !args.no_progress);
     let mut summary = Summary::default();
     while let Some(mut report) = report_rx.recv().await {
@@ -452,7 +471,11 @@ fn exit_status(summary: &Summary, fail_on: FailOn) -> ExitCode {
         FailOn::New => summary.new_findings,
         FailOn::None => 0,
     };
-    if failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failing > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// History and suppressions applied to each site as it completes.
@@ -471,24 +494,48 @@ impl Tracker {
         let history = match &args.history {
             Some(path) => {
                 let history = History::open(path)?;
-                let run = history.begin_run(&icp_audit::date::now_rfc3339(), as_of, &meta.inventory_digest, &meta.options)?;
+                let run = history.begin_run(
+                    &icp_audit::date::now_rfc3339(),
+                    as_of,
+                    &meta.inventory_digest,
+                    &meta.options,
+                )?;
                 Some((history, run))
             }
             None => None,
         };
-        Ok(Tracker { history, suppressions, as_of })
+        Ok(Tracker {
+            history,
+            suppressions,
+            as_of,
+        })
     }
 
     fn annotate(&mut self, report: &mut SiteReport) -> Result<()> {
-        let domain = if report.evidence.domain.is_empty() { report.record.domain.clone() } else { report.evidence.domain.clone() };
+        let domain = if report.evidence.domain.is_empty() {
+            report.record.domain.clone()
+        } else {
+            report.evidence.domain.clone()
+        };
         if let Some((history, run)) = &self.history {
             // A site counts as decided unless its DNS or HTTP checks were inconclusive.
-            let decided = !report.verdict.inconclusive.iter().any(|i| matches!(i.check.as_str(), "dns" | "http" | "domain" | "inventory"));
+            let decided = !report
+                .verdict
+                .inconclusive
+                .iter()
+                .any(|i| matches!(i.check.as_str(), "dns" | "http" | "domain" | "inventory"));
             let items: Vec<_> = report
                 .verdict
                 .findings
                 .iter()
-                .map(|f| (f.code.clone(), f.fact.clone(), f.severity.label().to_string(), f.evidence.clone()))
+                .map(|f| {
+                    (
+                        f.code.clone(),
+                        f.fact.clone(),
+                        f.severity.label().to_string(),
+                        f.evidence.clone(),
+                    )
+                })
                 .collect();
             let tracked = history.record_site(*run, self.as_of, &domain, decided, &items)?;
             for (finding, tracking) in report.verdict.findings.iter_mut().zip(tracked) {
@@ -507,7 +554,11 @@ impl Tracker {
             return Ok(Vec::new());
         };
         for finding in history.resolved(*run)? {
-            sink.write_row(report::resolved_row(&finding, Catalogue::embedded(), self.as_of))?;
+            sink.write_row(report::resolved_row(
+                &finding,
+                Catalogue::embedded(),
+                self.as_of,
+            ))?;
         }
         history.finish_run(*run, &icp_audit::date::now_rfc3339())?;
         Ok(history.runs()?)
@@ -535,13 +586,21 @@ fn html_from_history(path: &Path, out: &Path, run: Option<i64>) -> Result<ExitCo
         })
         .collect();
     let title = format!("icp-audit report — run {run}");
-    std::fs::write(out, html::render(&title, &rows, &runs, Catalogue::embedded()))
-        .with_context(|| format!("{}: cannot write", out.display()))?;
+    std::fs::write(
+        out,
+        html::render(&title, &rows, &runs, Catalogue::embedded()),
+    )
+    .with_context(|| format!("{}: cannot write", out.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Compares two runs (history) or two CSV reports by finding identity.
-fn diff(reports: &[PathBuf], history: Option<&Path>, from: Option<i64>, to: Option<i64>) -> Result<ExitCode> {
+fn diff(
+    reports: &[PathBuf],
+    history: Option<&Path>,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<ExitCode> {
     let (old, new) = match (history, reports) {
         (Some(path), []) => identities_from_history(path, from, to)?,
         (None, [old, new]) => (identities_from_csv(old)?, identities_from_csv(new)?),
@@ -565,22 +624,40 @@ fn diff(reports: &[PathBuf], history: Option<&Path>, from: Option<i64>, to: Opti
 
 type Identities = std::collections::BTreeMap<String, String>;
 
-fn identities_from_history(path: &Path, from: Option<i64>, to: Option<i64>) -> Result<(Identities, Identities)> {
+fn identities_from_history(
+    path: &Path,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<(Identities, Identities)> {
     let history = History::open(path)?;
     let runs: Vec<i64> = history.runs()?.iter().map(|r| r.id).collect();
-    let to = to.or_else(|| runs.last().copied()).context("the history holds no finished run")?;
-    let from = from.or_else(|| runs.iter().rev().find(|r| **r < to).copied()).context("the history holds no run before the one compared")?;
+    let to = to
+        .or_else(|| runs.last().copied())
+        .context("the history holds no finished run")?;
+    let from = from
+        .or_else(|| runs.iter().rev().find(|r| **r < to).copied())
+        .context("the history holds no run before the one compared")?;
     let load = |run| -> Result<Identities> {
-        Ok(history.findings(run)?.into_iter().map(|f| (f.identity, format!("{} {} {}", f.domain, f.code, f.fact))).collect())
+        Ok(history
+            .findings(run)?
+            .into_iter()
+            .map(|f| (f.identity, format!("{} {} {}", f.domain, f.code, f.fact)))
+            .collect())
     };
     Ok((load(from)?, load(to)?))
 }
 
 fn identities_from_csv(path: &Path) -> Result<Identities> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
     let headers = reader.headers()?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).with_context(|| format!("{}: no column {name}", path.display()));
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .with_context(|| format!("{}: no column {name}", path.display()))
+    };
     let (domain, result, code, fact) = (col("domain")?, col("result")?, col("code")?, col("fact")?);
     let mut ids = Identities::new();
     for (i, record) in reader.records().enumerate() {
@@ -588,9 +665,14 @@ fn identities_from_csv(path: &Path) -> Result<Identities> {
         if &record[result] != "finding" {
             continue;
         }
-        let d = icp_audit::domain::Domain::parse(&record[domain]).map(|d| d.to_string()).unwrap_or_else(|_| record[domain].to_string());
+        let d = icp_audit::domain::Domain::parse(&record[domain])
+            .map(|d| d.to_string())
+            .unwrap_or_else(|_| record[domain].to_string());
         let fact = record[fact].trim_start_matches('\'').to_string();
-        ids.insert(icp_audit::history::identity(&d, &record[code], &fact), format!("{d} {} {fact}", &record[code]));
+        ids.insert(
+            icp_audit::history::identity(&d, &record[code], &fact),
+            format!("{d} {} {fact}", &record[code]),
+        );
     }
     Ok(ids)
 }
@@ -641,7 +723,9 @@ fn open_report(args: &AuditArgs, meta: &RunMeta) -> Result<(Sink, HashSet<u64>)>
         Format::Csv => Sink::Csv(Box::new(CsvSink::append(boxed, catalogue))),
         Format::Jsonl => Sink::Jsonl(JsonlSink::new(boxed, catalogue)),
         Format::Text => Sink::Text(boxed),
-        Format::Html => bail!("--resume cannot continue an HTML report; use csv or jsonl with --history"),
+        Format::Html => {
+            bail!("--resume cannot continue an HTML report; use csv or jsonl with --history")
+        }
     };
     Ok((sink, state.done))
 }
@@ -822,7 +906,8 @@ impl Sink {
                 Ok(())
             }
             Sink::Jsonl(_) | Sink::Text(_) => {
-                let object: std::collections::BTreeMap<&str, &String> = report::CSV_COLUMNS.iter().copied().zip(&row).collect();
+                let object: std::collections::BTreeMap<&str, &String> =
+                    report::CSV_COLUMNS.iter().copied().zip(&row).collect();
                 let line = serde_json::to_string(&object).map_err(std::io::Error::other)?;
                 match self {
                     Sink::Jsonl(sink) => sink.write_raw(&line),
@@ -896,7 +981,10 @@ impl Summary {
                 continue;
             }
             self.counted_findings += 1;
-            let fresh = f.tracking.as_ref().is_none_or(|t| matches!(t.status, Status::New | Status::Reopened));
+            let fresh = f
+                .tracking
+                .as_ref()
+                .is_none_or(|t| matches!(t.status, Status::New | Status::Reopened));
             self.new_findings += u64::from(fresh);
         }
         for i in &report.verdict.inconclusive {

@@ -89,9 +89,11 @@ impl<W: Write> CsvSink<W> {
 
     /// Writes rows (neutralised) in one write, and flushes them.
     pub fn write_rows(&mut self, rows: Vec<Vec<String>>) -> io::Result<()> {
-        let rows = rows
-            .into_iter()
-            .map(|row| row.iter().map(|c| neutralise_cell(c).into_owned()).collect());
+        let rows = rows.into_iter().map(|row| {
+            row.iter()
+                .map(|c| neutralise_cell(c).into_owned())
+                .collect()
+        });
         self.out.write_all(&csv_bytes(rows)?)?;
         self.out.flush()
     }
@@ -103,7 +105,9 @@ fn csv_bytes(rows: impl Iterator<Item = Vec<String>>) -> io::Result<Vec<u8>> {
     for row in rows {
         writer.write_record(&row)?;
     }
-    writer.into_inner().map_err(|e| io::Error::other(e.to_string()))
+    writer
+        .into_inner()
+        .map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// The CSV rows of one site, unescaped.
@@ -154,28 +158,61 @@ pub fn rows(report: &SiteReport, catalogue: &Catalogue) -> Vec<Vec<String>> {
 }
 
 /// The CSV row of a finding that the history says was resolved since the previous run.
-pub fn resolved_row(finding: &crate::history::StoredFinding, catalogue: &Catalogue, as_of: crate::date::Date) -> Vec<String> {
+pub fn resolved_row(
+    finding: &crate::history::StoredFinding,
+    catalogue: &Catalogue,
+    as_of: crate::date::Date,
+) -> Vec<String> {
     let notice = catalogue.get(&finding.code);
-    let days_open = finding.first_seen.parse::<crate::date::Date>().map(|d| d.days_until(as_of).to_string()).unwrap_or_default();
-    let mut row = vec![finding.domain.clone(), String::new(), String::new(), "resolved".to_string(), finding.code.clone()];
+    let days_open = finding
+        .first_seen
+        .parse::<crate::date::Date>()
+        .map(|d| d.days_until(as_of).to_string())
+        .unwrap_or_default();
+    let mut row = vec![
+        finding.domain.clone(),
+        String::new(),
+        String::new(),
+        "resolved".to_string(),
+        finding.code.clone(),
+    ];
     row.push(notice.map(|n| n.notice.clone()).unwrap_or_default());
     row.push(notice.map(|n| n.group.clone()).unwrap_or_default());
     row.push(finding.severity.clone());
-    row.push(format!("resolved since the previous run; was: {}", finding.evidence));
+    row.push(format!(
+        "resolved since the previous run; was: {}",
+        finding.evidence
+    ));
     row.extend(std::iter::repeat_n(String::new(), 5));
-    row.extend(["0".to_string(), String::new(), "1".to_string(), finding.fact.clone(), "resolved".to_string()]);
+    row.extend([
+        "0".to_string(),
+        String::new(),
+        "1".to_string(),
+        finding.fact.clone(),
+        "resolved".to_string(),
+    ]);
     row.extend([finding.first_seen.clone(), days_open, String::new()]);
     row
 }
 
 /// The HTML rows of one site.
 pub fn html_rows(report: &SiteReport, catalogue: &Catalogue) -> Vec<crate::html::HtmlRow> {
-    rows(report, catalogue).iter().map(|row| html_row(row)).collect()
+    rows(report, catalogue)
+        .iter()
+        .map(|row| html_row(row))
+        .collect()
 }
 
 /// An HTML row from a CSV row.
 pub fn html_row(row: &[String]) -> crate::html::HtmlRow {
-    let cell = |name: &str| CSV_COLUMNS.iter().position(|c| *c == name).and_then(|i| row.get(i)).cloned().unwrap_or_default();
+    let cell = |name: &str| {
+        CSV_COLUMNS
+            .iter()
+            .position(|c| *c == name)
+            .and_then(|i| row.get(i))
+            .cloned()
+            .unwrap_or_default()
+    };
     crate::html::HtmlRow {
         domain: cell("domain"),
         result: cell("result"),
@@ -192,13 +229,22 @@ pub fn html_row(row: &[String]) -> crate::html::HtmlRow {
 /// `fact`, `status`, `first_seen`, `days_open`, `suppressed` of a finding row.
 fn tracking_cells(finding: &Finding) -> Vec<String> {
     let (status, first_seen, days) = match &finding.tracking {
-        Some(t) => (t.status.label().to_string(), t.first_seen.to_string(), t.days_open.to_string()),
+        Some(t) => (
+            t.status.label().to_string(),
+            t.first_seen.to_string(),
+            t.days_open.to_string(),
+        ),
         None => Default::default(),
     };
     let suppressed = finding
         .suppressed
         .as_ref()
-        .map(|s| format!("{} (approved by {}, until {})", s.reason, s.approved_by, s.expires))
+        .map(|s| {
+            format!(
+                "{} (approved by {}, until {})",
+                s.reason, s.approved_by, s.expires
+            )
+        })
         .unwrap_or_default();
     vec![finding.fact.clone(), status, first_seen, days, suppressed]
 }

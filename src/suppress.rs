@@ -41,7 +41,12 @@ pub enum SuppressionError {
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{path}: suppression {index} ({domain}): {message}")]
-    Entry { path: String, index: usize, domain: String, message: String },
+    Entry {
+        path: String,
+        index: usize,
+        domain: String,
+        message: String,
+    },
 }
 
 /// A loaded, checked suppression.
@@ -70,17 +75,38 @@ pub struct SuppressionNote {
 
 impl Suppressions {
     /// Loads a suppressions file; `catalogue_codes` maps notice titles to codes.
-    pub fn load(path: &Path, catalogue: &crate::catalogue::Catalogue) -> Result<Suppressions, SuppressionError> {
+    pub fn load(
+        path: &Path,
+        catalogue: &crate::catalogue::Catalogue,
+    ) -> Result<Suppressions, SuppressionError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| SuppressionError::Io { path: name.clone(), error })?;
-        let file: SuppressionFile = toml::from_str(&text).map_err(|e| SuppressionError::Parse { path: name.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|error| SuppressionError::Io {
+            path: name.clone(),
+            error,
+        })?;
+        let file: SuppressionFile = toml::from_str(&text).map_err(|e| SuppressionError::Parse {
+            path: name.clone(),
+            message: e.to_string(),
+        })?;
 
         let mut rules = Vec::new();
         for (i, entry) in file.suppress.into_iter().enumerate() {
-            let fail = |message: String| SuppressionError::Entry { path: name.clone(), index: i + 1, domain: entry.domain.clone(), message };
-            let expires: Date = entry.expires.parse().map_err(|e| fail(format!("field expires: {e}")))?;
+            let fail = |message: String| SuppressionError::Entry {
+                path: name.clone(),
+                index: i + 1,
+                domain: entry.domain.clone(),
+                message,
+            };
+            let expires: Date = entry
+                .expires
+                .parse()
+                .map_err(|e| fail(format!("field expires: {e}")))?;
             let codes = rule_codes(&entry, catalogue).map_err(fail)?;
-            rules.push(Rule { entry, expires, codes });
+            rules.push(Rule {
+                entry,
+                expires,
+                codes,
+            });
         }
         let matched = vec![0; rules.len()];
         Ok(Suppressions { rules, matched })
@@ -88,10 +114,18 @@ impl Suppressions {
 
     /// The suppression for a finding, if one applies on `as_of`; counts the match.
     pub fn apply(&mut self, domain: &str, code: &str, as_of: Date) -> Option<SuppressionNote> {
-        let index = self.rules.iter().position(|r| as_of <= r.expires && r.codes.iter().any(|c| c == code) && domain_matches(&r.entry.domain, domain))?;
+        let index = self.rules.iter().position(|r| {
+            as_of <= r.expires
+                && r.codes.iter().any(|c| c == code)
+                && domain_matches(&r.entry.domain, domain)
+        })?;
         self.matched[index] += 1;
         let entry = &self.rules[index].entry;
-        Some(SuppressionNote { reason: entry.reason.clone(), approved_by: entry.approved_by.clone(), expires: entry.expires.clone() })
+        Some(SuppressionNote {
+            reason: entry.reason.clone(),
+            approved_by: entry.approved_by.clone(),
+            expires: entry.expires.clone(),
+        })
     }
 
     /// Lines for the summary: expired, expiring soon, and stale suppressions.
@@ -101,9 +135,15 @@ impl Suppressions {
             let what = format!("{} {}", rule.entry.domain, rule.codes.join("/"));
             let left = as_of.days_until(rule.expires);
             if left < 0 {
-                lines.push(format!("suppression expired on {}, no longer applies: {what}", rule.expires));
+                lines.push(format!(
+                    "suppression expired on {}, no longer applies: {what}",
+                    rule.expires
+                ));
             } else if left <= i64::from(warn_days) {
-                lines.push(format!("suppression expires in {left} days ({}): {what}", rule.expires));
+                lines.push(format!(
+                    "suppression expires in {left} days ({}): {what}",
+                    rule.expires
+                ));
             }
             if matched == 0 && left >= 0 {
                 lines.push(format!("stale suppression, matched nothing: {what}"));
@@ -117,16 +157,27 @@ impl Suppressions {
     }
 }
 
-fn rule_codes(entry: &Suppression, catalogue: &crate::catalogue::Catalogue) -> Result<Vec<String>, String> {
+fn rule_codes(
+    entry: &Suppression,
+    catalogue: &crate::catalogue::Catalogue,
+) -> Result<Vec<String>, String> {
     match (&entry.code, &entry.notice) {
         (Some(code), _) => {
-            let notice = catalogue.get(code).ok_or_else(|| format!("field code: {code:?} is not in the catalogue"))?;
+            let notice = catalogue
+                .get(code)
+                .ok_or_else(|| format!("field code: {code:?} is not in the catalogue"))?;
             Ok(vec![notice.code.clone()])
         }
         (None, Some(title)) => {
-            let codes: Vec<String> = catalogue.iter().filter(|n| n.notice == *title).map(|n| n.code.clone()).collect();
+            let codes: Vec<String> = catalogue
+                .iter()
+                .filter(|n| n.notice == *title)
+                .map(|n| n.code.clone())
+                .collect();
             if codes.is_empty() {
-                return Err(format!("field notice: {title:?} is not a notice title in the catalogue"));
+                return Err(format!(
+                    "field notice: {title:?} is not a notice title in the catalogue"
+                ));
             }
             Ok(codes)
         }
@@ -136,7 +187,11 @@ fn rule_codes(entry: &Suppression, catalogue: &crate::catalogue::Catalogue) -> R
 
 /// `example.cn` matches itself; `*.example.cn` matches any subdomain (not the apex).
 fn domain_matches(pattern: &str, domain: &str) -> bool {
-    let normalise = |d: &str| Domain::parse(d).map(|d| d.to_string()).unwrap_or_else(|_| d.trim().to_lowercase());
+    let normalise = |d: &str| {
+        Domain::parse(d)
+            .map(|d| d.to_string())
+            .unwrap_or_else(|_| d.trim().to_lowercase())
+    };
     let domain = normalise(domain);
     match pattern.trim().strip_prefix("*.") {
         Some(suffix) => domain.ends_with(&format!(".{}", normalise(suffix))),
@@ -184,20 +239,37 @@ expires = "2027-06-01"
         let mut s = load(FILE).unwrap();
         let today: Date = "2026-12-03".parse().unwrap();
         assert!(s.apply("shop.example.cn", "WEB-03", today).is_some());
-        assert!(s.apply("example.cn", "WEB-03", today).is_none(), "*. does not match the apex");
+        assert!(
+            s.apply("example.cn", "WEB-03", today).is_none(),
+            "*. does not match the apex"
+        );
         assert!(s.apply("shop.example.cn", "WEB-04", today).is_none());
         assert!(s.apply("old.cn", "NET-07a", today).is_none(), "expired");
 
         let summary = s.summary(today, 30);
-        assert!(summary.iter().any(|l| l.contains("expires in 17 days")), "{summary:?}");
-        assert!(summary.iter().any(|l| l.contains("expired on 2026-11-30")), "{summary:?}");
-        assert!(summary.iter().any(|l| l.contains("stale") && l.contains("never.cn")), "{summary:?}");
+        assert!(
+            summary.iter().any(|l| l.contains("expires in 17 days")),
+            "{summary:?}"
+        );
+        assert!(
+            summary.iter().any(|l| l.contains("expired on 2026-11-30")),
+            "{summary:?}"
+        );
+        assert!(
+            summary
+                .iter()
+                .any(|l| l.contains("stale") && l.contains("never.cn")),
+            "{summary:?}"
+        );
     }
 
     #[test]
     fn bad_entries_name_the_field() {
         let err = load("[[suppress]]\ndomain = \"a.cn\"\ncode = \"NOPE\"\nreason = \"r\"\napproved_by = \"a\"\nexpires = \"2026-01-01\"\n").unwrap_err();
-        assert!(err.to_string().contains("suppression 1 (a.cn): field code"), "{err}");
+        assert!(
+            err.to_string().contains("suppression 1 (a.cn): field code"),
+            "{err}"
+        );
         let err = load("[[suppress]]\ndomain = \"a.cn\"\ncode = \"WEB-04\"\nreason = \"r\"\napproved_by = \"a\"\nexpires = \"soon\"\n").unwrap_err();
         assert!(err.to_string().contains("field expires"), "{err}");
     }

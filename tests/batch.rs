@@ -219,5 +219,8 @@ async fn killed_run_resumes_without_losing_or_repeating_a_site() {
 }
 
 fn site_rows_column() -> usize {
-    icp_audit::report::CSV_COLUMNS.iter().position(|c| *c == "site_rows").unwrap()
+    icp_audit::report::CSV_COLUMNS
+        .iter()
+        .position(|c| *c == "site_rows")
+        .unwrap()
 }
