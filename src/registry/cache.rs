@@ -129,14 +129,30 @@ mod tests {
         let mut entry: Entry = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         entry.fetched_unix -= 120;
         std::fs::write(&path, serde_json::to_vec(&entry).unwrap()).unwrap();
-        assert!(read(dir.path(), "example.cn", Duration::from_secs(60)).await.is_none());
-        assert!(read(dir.path(), "example.cn", Duration::from_secs(600)).await.is_some());
+        assert!(
+            read(dir.path(), "example.cn", Duration::from_secs(60))
+                .await
+                .is_none()
+        );
+        assert!(
+            read(dir.path(), "example.cn", Duration::from_secs(600))
+                .await
+                .is_some()
+        );
 
         std::fs::copy(&path, dir.path().join("other.cn.json")).unwrap();
-        assert!(read(dir.path(), "other.cn", Duration::from_secs(600)).await.is_none());
+        assert!(
+            read(dir.path(), "other.cn", Duration::from_secs(600))
+                .await
+                .is_none()
+        );
 
         std::fs::write(&path, b"{\"format\":1,").unwrap();
-        assert!(read(dir.path(), "example.cn", Duration::from_secs(600)).await.is_none());
+        assert!(
+            read(dir.path(), "example.cn", Duration::from_secs(600))
+                .await
+                .is_none()
+        );
         assert!(path_for(dir.path(), "../etc/passwd").is_none());
     }
 }

@@ -16,6 +16,9 @@ use tokio::time::Instant;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 /// No back-off or Retry-After is honoured beyond this.
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// A slot leaving less time than this before the deadline is not taken: the request could
+/// only time out, and "held back by the rate limit" is the truer account.
+const MIN_TIME_TO_ASK: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy)]
 struct ServerState {
@@ -39,8 +42,8 @@ impl RateLimiter {
         }
     }
 
-    /// Waits for this server's next slot; `Err(wait)` without waiting when the slot is after
-    /// the deadline.
+    /// Waits for this server's next slot; `Err(wait)` without waiting when the slot leaves
+    /// less than [`MIN_TIME_TO_ASK`] before the deadline.
     pub(super) async fn wait_turn(&self, server: &str, deadline: Instant) -> Result<(), Duration> {
         let now = Instant::now();
         let slot = {
@@ -50,7 +53,7 @@ impl RateLimiter {
                 failures_in_a_row: 0,
             });
             let slot = state.next_slot.max(now);
-            if slot > deadline {
+            if slot + MIN_TIME_TO_ASK > deadline {
                 return Err(slot - now);
             }
             state.next_slot = slot + self.interval;
@@ -84,7 +87,11 @@ impl RateLimiter {
         let wait = backoff.max(asked).min(BACKOFF_CAP);
 
         state.next_slot = state.next_slot.max(now + wait);
-        tracing::debug!(server, wait_ms = wait.as_millis() as u64, "registry back-off");
+        tracing::debug!(
+            server,
+            wait_ms = wait.as_millis() as u64,
+            "registry back-off"
+        );
     }
 }
 
@@ -130,7 +137,13 @@ mod tests {
             let before = Instant::now();
             limiter.failed("a", asked);
             let wait = limiter.next_slot("a") - before;
-            limiter.servers.lock().unwrap().get_mut("a").unwrap().next_slot = before;
+            limiter
+                .servers
+                .lock()
+                .unwrap()
+                .get_mut("a")
+                .unwrap()
+                .next_slot = before;
             wait
         };
         let about = |wait: Duration, ms: u64| wait.as_millis().abs_diff(u128::from(ms)) < 20;

@@ -420,7 +420,12 @@ impl Inner {
                 Ok(answer) => answer,
                 Err(_) => timed_out(server),
             };
-            tracing::trace!(server, attempt, outcome = answer.outcome.label(), "registry answer");
+            tracing::trace!(
+                server,
+                attempt,
+                outcome = answer.outcome.label(),
+                "registry answer"
+            );
 
             match answer.outcome {
                 RegistryOutcome::Found | RegistryOutcome::NotFound => {
@@ -428,7 +433,8 @@ impl Inner {
                     return answer;
                 }
                 RegistryOutcome::RateLimited => {
-                    self.limiter.failed(server, answer.retry_after.unwrap_or_default());
+                    self.limiter
+                        .failed(server, answer.retry_after.unwrap_or_default());
                 }
                 _ => {
                     self.limiter.failed(server, Duration::ZERO);

@@ -109,7 +109,11 @@ pub(super) fn http_client(policy: &AddressPolicy) -> Result<reqwest::Client, Reg
         }))
         .redirect(redirects)
         .no_proxy()
-        .user_agent(concat!("icp-audit/", env!("CARGO_PKG_VERSION"), " (registry)"))
+        .user_agent(concat!(
+            "icp-audit/",
+            env!("CARGO_PKG_VERSION"),
+            " (registry)"
+        ))
         .build()?;
     Ok(client)
 }

@@ -96,7 +96,10 @@ fn expiry(evidence: &RegistryEvidence, as_of: Date, warn_days: u32) -> Verdict {
 fn registration(evidence: &RegistryEvidence, filed_on: Date) -> Verdict {
     let mut verdict = Verdict::default();
     let Some(registered) = evidence.registered else {
-        verdict.inconclusive(unavailable(evidence, "the answer gives no registration date"));
+        verdict.inconclusive(unavailable(
+            evidence,
+            "the answer gives no registration date",
+        ));
         return verdict;
     };
     if registered <= filed_on {
@@ -207,19 +210,29 @@ mod tests {
         assert_eq!(finding.code, "NET-01");
         assert_eq!(finding.severity, Severity::High);
         assert_eq!(finding.fact, "expires=2026-03-14");
-        assert!(finding.evidence.contains("1 day before"), "{}", finding.evidence);
+        assert!(
+            finding.evidence.contains("1 day before"),
+            "{}",
+            finding.evidence
+        );
         assert!(finding.evidence.contains("WHOIS whois.cnnic.cn:43"));
     }
 
     #[test]
     fn expiring_today_or_within_the_window_is_low() {
-        for (expires, left) in [("2026-03-15", "0 days left"), ("2026-04-14", "30 days left")] {
+        for (expires, left) in [
+            ("2026-03-15", "0 days left"),
+            ("2026-04-14", "30 days left"),
+        ] {
             let verdict = judge(None, &found("2003-03-17", expires));
             assert_eq!(verdict.findings[0].code, "NET-01");
             assert_eq!(verdict.findings[0].severity, Severity::Low);
             assert!(verdict.findings[0].evidence.contains(left));
         }
-        assert_eq!(judge(None, &found("2003-03-17", "2026-04-15")), Verdict::default());
+        assert_eq!(
+            judge(None, &found("2003-03-17", "2026-04-15")),
+            Verdict::default()
+        );
     }
 
     #[test]
@@ -291,6 +304,9 @@ mod tests {
 
         let no_creation = found("", "2030-01-01");
         assert_eq!(judge(None, &no_creation), Verdict::default());
-        assert_eq!(judge(Some("2019-05-01"), &no_creation).inconclusive.len(), 1);
+        assert_eq!(
+            judge(Some("2019-05-01"), &no_creation).inconclusive.len(),
+            1
+        );
     }
 }

@@ -49,9 +49,7 @@ fn day_month_year(text: &str) -> Option<Date> {
         return None;
     }
 
-    let month = MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(month))?;
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))?;
     let day = day.parse().ok()?;
     let year = year.parse().ok()?;
     Date::new(year, month as u8 + 1, day)
@@ -97,7 +95,9 @@ fn seconds_of_day(text: &str) -> Option<i64> {
     }
     let number = |i: usize| -> Option<i64> {
         let f = fields.get(i).copied().unwrap_or("00");
-        f.bytes().all(|b| b.is_ascii_digit()).then(|| f.parse().ok())?
+        f.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| f.parse().ok())?
     };
 
     let (h, m, s) = (number(0)?, number(1)?, number(2)?);
@@ -136,16 +136,28 @@ mod tests {
     fn reads_rfc_3339_as_the_utc_date() {
         assert_eq!(day("1997-09-15T04:00:00Z").as_deref(), Some("1997-09-15"));
         assert_eq!(day("2028-09-14T04:00:00.0Z").as_deref(), Some("2028-09-14"));
-        assert_eq!(day("2020-01-02T03:00:00+08:00").as_deref(), Some("2020-01-01"));
-        assert_eq!(day("2020-01-01T20:00:00-05:00").as_deref(), Some("2020-01-02"));
-        assert_eq!(day("2020-01-01t20:00:00-0500").as_deref(), Some("2020-01-02"));
+        assert_eq!(
+            day("2020-01-02T03:00:00+08:00").as_deref(),
+            Some("2020-01-01")
+        );
+        assert_eq!(
+            day("2020-01-01T20:00:00-05:00").as_deref(),
+            Some("2020-01-02")
+        );
+        assert_eq!(
+            day("2020-01-01t20:00:00-0500").as_deref(),
+            Some("2020-01-02")
+        );
     }
 
     #[test]
     fn reads_whois_layouts() {
         assert_eq!(day("2003-03-17 12:20:05").as_deref(), Some("2003-03-17"));
         assert_eq!(day(" 2030-03-17 ").as_deref(), Some("2030-03-17"));
-        assert_eq!(day("2030-03-17 12:48:36 UTC").as_deref(), Some("2030-03-17"));
+        assert_eq!(
+            day("2030-03-17 12:48:36 UTC").as_deref(),
+            Some("2030-03-17")
+        );
         assert_eq!(day("15-sep-1997").as_deref(), Some("1997-09-15"));
         assert_eq!(day("5-Mar-2031").as_deref(), Some("2031-03-05"));
     }

@@ -144,7 +144,10 @@ pub(super) async fn query(server: &WhoisServer, policy: &AddressPolicy, name: &s
 }
 
 /// The server's permitted addresses; an IP literal is not resolved.
-async fn addresses(server: &WhoisServer, policy: &AddressPolicy) -> Result<Vec<SocketAddr>, Answer> {
+async fn addresses(
+    server: &WhoisServer,
+    policy: &AddressPolicy,
+) -> Result<Vec<SocketAddr>, Answer> {
     let found: Vec<SocketAddr> = match server.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, server.port)],
         Err(_) => match tokio::net::lookup_host((server.host.as_str(), server.port)).await {
@@ -300,7 +303,10 @@ mod tests {
                     Registration Time: 2003-03-17 12:20:05\n\
                     Expiration Time: 2030-03-17 12:48:36\nDNSSEC: unsigned\n";
         assert_eq!(dates(text), pair("2003-03-17", "2030-03-17"));
-        assert_eq!(parse_whois("No matching record.\r\n"), WhoisAnswer::NotFound);
+        assert_eq!(
+            parse_whois("No matching record.\r\n"),
+            WhoisAnswer::NotFound
+        );
     }
 
     #[test]
@@ -319,7 +325,8 @@ mod tests {
 
     #[test]
     fn reads_common_variants() {
-        let ripe_style = "domain: example.ru\ncreated: 2004-06-01T20:00:00Z\npaid-till: 2026-06-01T21:00:00Z\n";
+        let ripe_style =
+            "domain: example.ru\ncreated: 2004-06-01T20:00:00Z\npaid-till: 2026-06-01T21:00:00Z\n";
         assert_eq!(dates(ripe_style), pair("2004-06-01", "2026-06-01"));
 
         let registrar = "Created On: 15-sep-1997\nRegistrar Registration Expiration Date: 2028-09-13T07:00:00+0000\n";
@@ -348,7 +355,10 @@ mod tests {
         let server = |s: &str| WhoisServer::parse(s).map(|w| w.to_string()).ok();
         assert_eq!(server("127.0.0.1:4343").as_deref(), Some("127.0.0.1:4343"));
         assert_eq!(server("[::1]:43").as_deref(), Some("[::1]:43"));
-        assert_eq!(server("WHOIS.cnnic.cn").as_deref(), Some("whois.cnnic.cn:43"));
+        assert_eq!(
+            server("WHOIS.cnnic.cn").as_deref(),
+            Some("whois.cnnic.cn:43")
+        );
         assert_eq!(server("whois.example:x"), None);
         assert_eq!(server("a b:43"), None);
         assert_eq!(server(":43"), None);
@@ -358,7 +368,10 @@ mod tests {
     fn cn_suffixes_default_to_cnnic() {
         let host = |n: &str| default_server(n).map(|s| s.to_string());
         assert_eq!(host("example.com.cn").as_deref(), Some("whois.cnnic.cn:43"));
-        assert_eq!(host("xn--fiq228c.xn--fiqs8s").as_deref(), Some("whois.cnnic.cn:43"));
+        assert_eq!(
+            host("xn--fiq228c.xn--fiqs8s").as_deref(),
+            Some("whois.cnnic.cn:43")
+        );
         assert_eq!(host("example.com"), None);
         assert_eq!(host("example.cnn"), None);
     }
