@@ -18,6 +18,7 @@ use crate::address::{AddressClass, AddressPolicy};
 use crate::charset;
 use crate::domain::Domain;
 use crate::page::{self, PageEvidence};
+use crate::politeness::{self, PerIpLimiter};
 use crate::resolve::{HostLookup, LookupOutcome, SiteResolver};
 use crate::tls::{CertNote, CertRecord, TlsTrust};
 
@@ -39,6 +40,8 @@ pub struct FetchConfig {
     pub http_port: u16,
     pub https_port: u16,
     pub user_agent: String,
+    /// Most requests in flight at once to one address, over all sites.
+    pub per_ip: usize,
 }
 
 impl Default for FetchConfig {
@@ -50,6 +53,7 @@ impl Default for FetchConfig {
             max_refresh_delay_secs: 10,
             http_port: 80,
             https_port: 443,
+            per_ip: 16,
             user_agent: concat!(
                 "Mozilla/5.0 (compatible; icp-audit/",
                 env!("CARGO_PKG_VERSION"),
@@ -109,6 +113,9 @@ pub enum FailureKind {
     AddressNotAllowed,
     /// The resolver could not answer for a redirect's host.
     DnsUnavailable,
+    /// Our own per-address limit (`--per-ip`) or a server's pause kept the request from being
+    /// sent within the time budget.
+    Throttled,
     /// Analysing the page took longer than [`ANALYSIS_BUDGET`] (the auditor's limit).
     AnalysisTimeout,
     Other,
@@ -131,6 +138,7 @@ impl FailureKind {
             FailureKind::EmptyBody => "empty_body",
             FailureKind::AddressNotAllowed => "address_not_allowed",
             FailureKind::DnsUnavailable => "dns_unavailable",
+            FailureKind::Throttled => "throttled",
             FailureKind::AnalysisTimeout => "analysis_timeout",
             FailureKind::Other => "other",
         }
@@ -143,6 +151,7 @@ impl FailureKind {
             FailureKind::AddressNotAllowed
                 | FailureKind::DnsUnavailable
                 | FailureKind::AnalysisTimeout
+                | FailureKind::Throttled
         )
     }
 }
@@ -218,11 +227,13 @@ pub struct Fetcher {
     trust: TlsTrust,
     resolver: SiteResolver,
     dial_log: DialLog,
+    limiter: Arc<PerIpLimiter>,
 }
 
 impl Fetcher {
     pub fn new(config: FetchConfig, trust: TlsTrust, resolver: SiteResolver) -> Fetcher {
         Fetcher {
+            limiter: Arc::new(PerIpLimiter::new(config.per_ip)),
             config: Arc::new(config),
             trust,
             resolver,
@@ -426,27 +437,65 @@ impl<'a> Session<'a> {
             return self.hop_failed(kind, detail);
         }
 
-        let wire = self.wire_url(url);
+        let Some(ip) = self.first_address(url) else {
+            return self.hop_failed(FailureKind::AddressNotAllowed, format!("{url}: no address"));
+        };
+        for attempt in 0..2 {
+            let Some(permit) = self.fetcher.limiter.acquire(ip, self.deadline).await else {
+                let detail =
+                    format!("no free request slot to {ip} within the time budget (--per-ip)");
+                return self.hop_failed(FailureKind::Throttled, detail);
+            };
+            let response = match self.send(url).await {
+                Ok(response) => response,
+                Err((kind, detail)) => return self.hop_failed(kind, detail),
+            };
+
+            let status = response.status().as_u16();
+            if matches!(status, 429 | 503) && attempt == 0 {
+                let pause = politeness::retry_after(header(&response, "retry-after").as_deref());
+                self.fetcher.limiter.pause(ip, pause);
+                if Instant::now() + pause < self.deadline {
+                    tracing::debug!(%url, status, pause_ms = pause.as_millis() as u64, "server asked to slow down");
+                    continue;
+                }
+            }
+
+            let hop = self.evidence.hops.last_mut().expect("pushed above");
+            hop.address = response.remote_addr();
+            hop.status = Some(status);
+            let step = self.after_head(url, response).await;
+            drop(permit);
+            return step;
+        }
+        unreachable!("the second attempt always returns")
+    }
+
+    /// Sends one GET within the deadline.
+    async fn send(&self, url: &url::Url) -> Result<reqwest::Response, (FailureKind, String)> {
         let request = self
             .client
-            .get(wire)
+            .get(self.wire_url(url))
             .header("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
             .header("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.5");
-        let response = match tokio::time::timeout_at(self.deadline, request.send()).await {
-            Err(_) => {
-                return self.hop_failed(
-                    FailureKind::Timeout,
-                    "no answer within the time budget".into(),
-                );
-            }
-            Ok(Err(error)) => return self.hop_failed(classify(&error), describe(&error)),
-            Ok(Ok(response)) => response,
-        };
+        match tokio::time::timeout_at(self.deadline, request.send()).await {
+            Err(_) => Err((
+                FailureKind::Timeout,
+                "no answer within the time budget".into(),
+            )),
+            Ok(Err(error)) => Err((classify(&error), describe(&error))),
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
 
-        let hop = self.evidence.hops.last_mut().expect("pushed above");
-        hop.address = response.remote_addr();
-        hop.status = Some(response.status().as_u16());
-        self.after_head(url, response).await
+    /// The address a request to this URL will connect to first.
+    fn first_address(&self, url: &url::Url) -> Option<IpAddr> {
+        let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+        if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+            return Some(ip);
+        }
+        let table = self.pins.table.lock().unwrap_or_else(|e| e.into_inner());
+        table.get(&host)?.first().map(SocketAddr::ip)
     }
 
     async fn after_head(&mut self, url: &url::Url, response: reqwest::Response) -> Step {

@@ -117,6 +117,10 @@ pub enum Reason {
     RegistryUnavailable,
     /// The page could not be fetched for a reason that says nothing about the site.
     FetchUnavailable,
+    /// The page was fetched but its analysis ran out of time.
+    AnalysisTimeout,
+    /// Our own politeness limits kept the request from going out within the time budget.
+    Throttled,
 }
 
 impl Reason {
@@ -134,6 +138,8 @@ impl Reason {
             Reason::DuplicateRow => "duplicate_row",
             Reason::RegistryUnavailable => "registry_unavailable",
             Reason::FetchUnavailable => "fetch_unavailable",
+            Reason::AnalysisTimeout => "analysis_timeout",
+            Reason::Throttled => "throttled",
         }
     }
 }

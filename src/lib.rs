@@ -28,3 +28,4 @@ pub mod resolve;
 pub mod rules;
 pub mod suppress;
 pub mod tls;
+pub mod politeness;

@@ -168,6 +168,9 @@ struct NetArgs {
     /// Sites audited at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Most requests in flight at once to one address (many sites share a server).
+    #[arg(long, default_value_t = 16)]
+    per_ip: usize,
     /// Allow connections to loopback, private, link-local and reserved addresses.
     #[arg(long)]
     allow_private: bool,
@@ -218,6 +221,7 @@ impl NetArgs {
             max_body_bytes: self.max_body_bytes.max(1024),
             http_port: self.http_port,
             https_port: self.https_port,
+            per_ip: self.per_ip.max(1),
             ..FetchConfig::default()
         };
         Ok(AuditOptions {

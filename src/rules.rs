@@ -171,6 +171,8 @@ pub fn http_rule(http: &HttpEvidence) -> Verdict {
     if failure.is_auditor_side() {
         let reason = match failure {
             FailureKind::AddressNotAllowed => Reason::AddressNotAllowed,
+            FailureKind::AnalysisTimeout => Reason::AnalysisTimeout,
+            FailureKind::Throttled => Reason::Throttled,
             _ => Reason::FetchUnavailable,
         };
         verdict.inconclusive(Inconclusive::new("http", reason, evidence));
