@@ -8,11 +8,9 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use support::{Reply, Request, World, WorldSpec};
+use support::{World, WorldSpec};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,19 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let env_out = PathBuf::from(args.next().unwrap_or_else(|| "world.env".into()));
 
     let zone = std::fs::read_to_string(dir.join("sample.zone"))?;
-    let routes = read_routes(&dir)?;
-    let router = Arc::new(move |req: &Request| {
-        let key = if req.https {
-            format!("https:{}", req.host)
-        } else {
-            req.host.clone()
-        };
-        routes
-            .get(&key)
-            .or_else(|| routes.get(&req.host))
-            .cloned()
-            .unwrap_or_else(|| Reply::page(404, "text/html", b"<h1>404</h1>".to_vec()))
-    });
+    let router = support::router_from_dir(&dir)?;
     let mut spec = WorldSpec::new(vec![zone], router);
     spec.web_ips = vec!["127.0.0.2".parse()?];
     let world = World::start(spec).await;
@@ -49,29 +35,4 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("world up: {flags}");
     tokio::signal::ctrl_c().await?;
     Ok(())
-}
-
-/// Reads `sites.txt`: `host status page-file-or-location` per line.
-fn read_routes(dir: &Path) -> anyhow::Result<HashMap<String, Reply>> {
-    let mut routes = HashMap::new();
-    let text = std::fs::read_to_string(dir.join("sites.txt"))?;
-    for (i, line) in text.lines().enumerate() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [host, status, target] = fields.as_slice() else {
-            continue;
-        };
-        if host.starts_with('#') {
-            continue;
-        }
-        let status: u16 = status
-            .parse()
-            .map_err(|_| anyhow::anyhow!("sites.txt line {}: bad status", i + 1))?;
-        let reply = if (300..400).contains(&status) {
-            Reply::redirect(status, target)
-        } else {
-            Reply::page(status, "text/html", std::fs::read(dir.join(target))?)
-        };
-        routes.insert(host.to_string(), reply);
-    }
-    Ok(routes)
 }

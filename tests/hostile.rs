@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 
 use icp_audit::address::AddressPolicy;
 use icp_audit::audit::{AuditOptions, Auditor, SiteReport};
-use icp_audit::cloud::CloudRanges;
-use icp_audit::fetch::{DialLog, FailureKind, FetchConfig, HttpEvidence};
+use icp_audit::fetch::{DialLog, FailureKind, HttpEvidence};
 use icp_audit::finding::{Reason, SiteResult};
 use icp_audit::inventory::FilingRecord;
-use icp_audit::resolve::DnsConfig;
 use support::{CertKind, Reply, Request, Router, World, WorldSpec, routes};
 
 const NUMBER: &str = "京ICP备12345678号-1";
@@ -53,36 +51,13 @@ async fn world(reply: Reply) -> World {
 
 /// Options for a 2-second budget, any address allowed, cloud = 127.0.0.0/8 and ::1.
 fn options(world: &World) -> AuditOptions {
-    let mut cloud = CloudRanges::default();
-    cloud.add_text("test", "127.0.0.0/8\n::1/128\n").unwrap();
-    AuditOptions {
-        dns: DnsConfig {
-            servers: vec![world.dns],
-            query_timeout: Duration::from_millis(500),
-            retries: 0,
-        },
-        fetch: FetchConfig {
-            policy: AddressPolicy::allow_private(),
-            http_port: world.http_port,
-            https_port: world.https_port,
-            ..FetchConfig::default()
-        },
-        ca_files: vec![world.ca_file.clone()],
-        cloud,
-        timeout: Duration::from_secs(2),
-        concurrency: 4,
-        ..AuditOptions::default()
-    }
+    let mut options = world.audit_options("127.0.0.0/8\n::1/128\n", Duration::from_secs(2));
+    options.concurrency = 4;
+    options
 }
 
 fn record(domain: &str) -> FilingRecord {
-    FilingRecord {
-        line: 2,
-        domain: domain.into(),
-        filing_number: NUMBER.into(),
-        site_name: NAME.into(),
-        ..Default::default()
-    }
+    support::record(domain, NUMBER, NAME)
 }
 
 async fn audit_with(options: AuditOptions, domain: &str) -> SiteReport {

@@ -9,11 +9,9 @@ use std::time::Duration;
 
 use icp_audit::address::AddressPolicy;
 use icp_audit::audit::{AuditOptions, Auditor, SiteReport};
-use icp_audit::cloud::CloudRanges;
-use icp_audit::fetch::{DialLog, FetchConfig};
+use icp_audit::fetch::DialLog;
 use icp_audit::finding::{Reason, SiteResult};
 use icp_audit::inventory::FilingRecord;
-use icp_audit::resolve::DnsConfig;
 use support::{Reply, World, WorldSpec, routes};
 
 const NUMBER: &str = "京ICP备12345678号-1";
@@ -54,36 +52,14 @@ async fn world(sites: Vec<(&str, Reply)>) -> World {
 }
 
 fn options(world: &World) -> AuditOptions {
-    let mut cloud = CloudRanges::default();
-    cloud.add_text("test", "127.0.0.1/32\n").unwrap();
-    AuditOptions {
-        dns: DnsConfig {
-            servers: vec![world.dns],
-            query_timeout: Duration::from_millis(800),
-            retries: 1,
-        },
-        fetch: FetchConfig {
-            policy: AddressPolicy::allow_private(),
-            http_port: world.http_port,
-            https_port: world.https_port,
-            ..FetchConfig::default()
-        },
-        ca_files: vec![world.ca_file.clone()],
-        cloud,
-        timeout: Duration::from_secs(5),
-        concurrency: 8,
-        ..AuditOptions::default()
-    }
+    let mut options = world.audit_options("127.0.0.1/32", Duration::from_secs(5));
+    options.dns.query_timeout = Duration::from_millis(800);
+    options.dns.retries = 1;
+    options
 }
 
 fn record(domain: &str) -> FilingRecord {
-    FilingRecord {
-        line: 2,
-        domain: domain.into(),
-        filing_number: NUMBER.into(),
-        site_name: NAME.into(),
-        ..Default::default()
-    }
+    support::record(domain, NUMBER, NAME)
 }
 
 async fn audit(world: &World, domain: &str) -> SiteReport {
@@ -93,14 +69,7 @@ async fn audit(world: &World, domain: &str) -> SiteReport {
         .await
 }
 
-fn codes(report: &SiteReport) -> Vec<&str> {
-    report
-        .verdict
-        .findings
-        .iter()
-        .map(|f| f.code.as_str())
-        .collect()
-}
+use support::codes;
 
 #[tokio::test]
 async fn compliant_site_passes_with_evidence() {

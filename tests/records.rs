@@ -217,42 +217,7 @@ async fn every_probe_and_record_notice_is_raised_by_a_fixture() {
 async fn sample_world() -> World {
     let dir = Path::new("fixtures/sample");
     let zone = std::fs::read_to_string(dir.join("sample.zone")).unwrap();
-    let mut routes = BTreeMap::new();
-    for line in std::fs::read_to_string(dir.join("sites.txt"))
-        .unwrap()
-        .lines()
-    {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [host, status, target] = fields.as_slice() else {
-            continue;
-        };
-        if host.starts_with('#') {
-            continue;
-        }
-        let status: u16 = status.parse().unwrap();
-        let reply = if (300..400).contains(&status) {
-            Reply::redirect(status, target)
-        } else {
-            Reply::page(
-                status,
-                "text/html",
-                std::fs::read(dir.join(target)).unwrap(),
-            )
-        };
-        routes.insert(host.to_string(), reply);
-    }
-    let router: support::Router = Arc::new(move |req: &support::Request| {
-        let key = if req.https {
-            format!("https:{}", req.host)
-        } else {
-            req.host.clone()
-        };
-        routes
-            .get(&key)
-            .or_else(|| routes.get(&req.host))
-            .cloned()
-            .unwrap_or_else(|| Reply::page(404, "text/html", Vec::new()))
-    });
+    let router = support::router_from_dir(dir).unwrap();
     let mut spec = WorldSpec::new(vec![zone], router);
     spec.web_ips = vec!["127.0.0.2".parse().unwrap()];
     World::start(spec).await

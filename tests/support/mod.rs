@@ -293,6 +293,32 @@ impl World {
             .sum()
     }
 
+    /// Audit options that reach this world: its resolver, ports and CA, loopback allowed,
+    /// `cloud` (prefixes, one a line) as the cloud, a 500 ms DNS query timeout without
+    /// retries, and `timeout` for each site.
+    pub fn audit_options(&self, cloud: &str, timeout: Duration) -> icp_audit::audit::AuditOptions {
+        let mut ranges = icp_audit::cloud::CloudRanges::default();
+        ranges.add_text("test", cloud).unwrap();
+        icp_audit::audit::AuditOptions {
+            dns: icp_audit::resolve::DnsConfig {
+                servers: vec![self.dns],
+                query_timeout: Duration::from_millis(500),
+                retries: 0,
+            },
+            fetch: icp_audit::fetch::FetchConfig {
+                policy: icp_audit::address::AddressPolicy::allow_private(),
+                http_port: self.http_port,
+                https_port: self.https_port,
+                ..icp_audit::fetch::FetchConfig::default()
+            },
+            ca_files: vec![self.ca_file.clone()],
+            cloud: ranges,
+            timeout,
+            concurrency: 8,
+            ..icp_audit::audit::AuditOptions::default()
+        }
+    }
+
     /// Writes a cloud-ranges file holding the given prefixes.
     pub fn ranges_file(&self, prefixes: &[&str]) -> PathBuf {
         let path = self.dir.path().join("ranges.txt");
@@ -601,6 +627,60 @@ fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         _ => "Status",
     }
+}
+
+/// A filing record for `domain`, on line 2 of an inventory.
+pub fn record(domain: &str, number: &str, name: &str) -> icp_audit::inventory::FilingRecord {
+    icp_audit::inventory::FilingRecord {
+        line: 2,
+        domain: domain.into(),
+        filing_number: number.into(),
+        site_name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// The codes of a report's findings, in order.
+pub fn codes(report: &icp_audit::audit::SiteReport) -> Vec<&str> {
+    report
+        .verdict
+        .findings
+        .iter()
+        .map(|f| f.code.as_str())
+        .collect()
+}
+
+/// The router of a fixture world directory: `sites.txt` lines `host status page-or-location`,
+/// a `https:` prefix on the host for answers over TLS only.
+pub fn router_from_dir(dir: &std::path::Path) -> std::io::Result<Router> {
+    let mut routes = HashMap::new();
+    for line in std::fs::read_to_string(dir.join("sites.txt"))?.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [host, status, target] = fields.as_slice() else {
+            continue;
+        };
+        let Ok(status) = status.parse::<u16>() else {
+            continue;
+        };
+        let reply = if (300..400).contains(&status) {
+            Reply::redirect(status, target)
+        } else {
+            Reply::page(status, "text/html", std::fs::read(dir.join(target))?)
+        };
+        routes.insert(host.to_string(), reply);
+    }
+    Ok(Arc::new(move |req: &Request| {
+        let key = if req.https {
+            format!("https:{}", req.host)
+        } else {
+            req.host.clone()
+        };
+        routes
+            .get(&key)
+            .or_else(|| routes.get(&req.host))
+            .cloned()
+            .unwrap_or_else(|| Reply::page(404, "text/html", b"<h1>404</h1>".to_vec()))
+    }))
 }
 
 /// A refused port: bound, then closed, so connections to it are refused.
