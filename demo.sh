@@ -13,7 +13,7 @@ source "$work/world.env"
 status=0
 # shellcheck disable=SC2086
 target/debug/icp-audit audit fixtures/sample/inventory.csv --out report.csv \
-    --cloud-ranges fixtures/sample/cloud-ranges.txt --as-of 2026-12-03 --timeout 5 \
+    --cloud-ranges fixtures/sample/cloud-ranges.txt --as-of 2026-12-03 --timeout 5 --no-registry \
     --allow-net 127.0.0.0/8 $WORLD_FLAGS "$@" || status=$?
 echo "report.csv written (exit status $status: 0 no findings, 1 findings, 2 bad input)"
 column -s, -t < <(cut -d, -f1,4,5,6 report.csv) 2>/dev/null || cut -d, -f1,4,5,6 report.csv

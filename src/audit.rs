@@ -19,6 +19,7 @@ use crate::fetch::{DialLog, FetchConfig, Fetcher};
 use crate::finding::{Inconclusive, Reason, Verdict};
 use crate::inventory::{FilingRecord, RowError};
 use crate::record::{self, RecordContext};
+use crate::registry::{RegistryClient, RegistryConfig, RegistryEvidence, registry_rule};
 use crate::resolve::{DnsConfig, HostLookup, LookupOutcome, SiteResolver};
 use crate::rules::{self, SiteEvidence};
 use crate::tls::TlsTrust;
@@ -40,6 +41,8 @@ pub struct AuditOptions {
     pub warn_days: u32,
     /// Most new sites started per second, over the whole run.
     pub rate: Option<f64>,
+    /// Registry lookups (RDAP/WHOIS) for 域名过期 and 域名注册时间晚于备案时间; `None` skips them.
+    pub registry: Option<RegistryConfig>,
 }
 
 impl Default for AuditOptions {
@@ -54,6 +57,7 @@ impl Default for AuditOptions {
             as_of: Date::today_in_china(),
             warn_days: 30,
             rate: None,
+            registry: None,
         }
     }
 }
@@ -65,6 +69,8 @@ pub enum SetupError {
     Resolver(#[from] crate::resolve::ResolverSetupError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsSetupError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistrySetupError),
 }
 
 /// The result of auditing one inventory row.
@@ -85,6 +91,7 @@ pub struct Auditor {
     record_ctx: RecordContext,
     concurrency: usize,
     rate: Option<f64>,
+    registry: Option<RegistryClient>,
 }
 
 impl Auditor {
@@ -92,7 +99,9 @@ impl Auditor {
         let resolver = SiteResolver::new(&options.dns)?;
         let trust = TlsTrust::new(&options.ca_files)?;
         let fetcher = Fetcher::new(options.fetch, trust, resolver.clone());
+        let registry = options.registry.map(RegistryClient::new).transpose()?;
         Ok(Auditor {
+            registry,
             resolver,
             fetcher,
             cloud: Arc::new(options.cloud),
@@ -138,8 +147,15 @@ impl Auditor {
         evidence.domain = domain.to_string();
 
         let deadline = Instant::now() + self.timeout;
-        self.probe(&record, &domain, deadline, &mut evidence, &mut verdict)
-            .await;
+        let (_, registry) = tokio::join!(
+            self.probe(&record, &domain, deadline, &mut evidence, &mut verdict),
+            self.registry_lookup(&domain, deadline),
+        );
+        if let Some(registry) = registry {
+            let ctx = &self.record_ctx;
+            verdict.extend(registry_rule(&record, &registry, ctx.as_of, ctx.warn_days));
+            evidence.registry = Some(registry);
+        }
         verdict.extend(rules::judge(&record, &evidence, &self.cloud));
         tracing::debug!(domain = %domain, result = verdict.result().label(), findings = verdict.findings.len(), "site audited");
         SiteReport {
@@ -173,6 +189,15 @@ impl Auditor {
             evidence.page = fetched.page;
         }
         evidence.dns = lookups;
+    }
+
+    async fn registry_lookup(
+        &self,
+        domain: &Domain,
+        deadline: Instant,
+    ) -> Option<RegistryEvidence> {
+        let client = self.registry.as_ref()?;
+        Some(client.lookup(domain, deadline).await)
     }
 
     async fn app_lookups(

@@ -22,6 +22,7 @@ use icp_audit::fetch::FetchConfig;
 use icp_audit::history::{History, Status};
 use icp_audit::html::{self, HtmlRow};
 use icp_audit::inventory::{Deduplicator, FilingRecord, InventoryReader, strict_problem};
+use icp_audit::registry::RegistryConfig;
 use icp_audit::report::{self, CsvSink, Format, JsonlSink};
 use icp_audit::resolve::DnsConfig;
 use icp_audit::suppress::Suppressions;
@@ -186,6 +187,27 @@ struct NetArgs {
     /// Most bytes of a page read and analysed.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Skip the registry checks (域名过期, 域名注册时间晚于备案时间) and their lookups.
+    #[arg(long)]
+    no_registry: bool,
+    /// IANA's RDAP bootstrap file for DNS (default: the subset shipped in data/rdap-dns.json).
+    #[arg(long, value_name = "FILE")]
+    rdap_bootstrap: Option<PathBuf>,
+    /// Ask this RDAP base URL for every domain.
+    #[arg(long, value_name = "URL")]
+    rdap_server: Option<url::Url>,
+    /// WHOIS server for suffixes without RDAP (default for .cn: whois.cnnic.cn:43).
+    #[arg(long, value_name = "HOST:PORT")]
+    whois_server: Option<String>,
+    /// Keep registry answers in this directory between runs.
+    #[arg(long, value_name = "DIR")]
+    registry_cache: Option<PathBuf>,
+    /// Hours a cached registry answer stays valid.
+    #[arg(long, default_value_t = 24.0, value_name = "HOURS")]
+    registry_cache_hours: f64,
+    /// Most registry requests per second to one server.
+    #[arg(long, default_value_t = 1.0, value_name = "R")]
+    registry_rate: f64,
     /// Port for http:// URLs without one (for test worlds; 80 on the internet).
     #[arg(long, default_value_t = 80, hide_short_help = true)]
     http_port: u16,
@@ -216,6 +238,15 @@ impl NetArgs {
         for net in &self.allow_nets {
             policy = policy.allow_net(*net);
         }
+        let registry = (!self.no_registry).then(|| RegistryConfig {
+            bootstrap: self.rdap_bootstrap.clone(),
+            rdap_server: self.rdap_server.clone(),
+            whois_server: self.whois_server.clone(),
+            cache_dir: self.registry_cache.clone(),
+            cache_ttl: Duration::from_secs_f64(self.registry_cache_hours.max(0.0) * 3600.0),
+            per_server_rate: self.registry_rate,
+            policy: policy.clone(),
+        });
         let fetch = FetchConfig {
             policy,
             max_body_bytes: self.max_body_bytes.max(1024),
@@ -237,6 +268,7 @@ impl NetArgs {
             as_of,
             warn_days: self.warn_days,
             rate: None,
+            registry,
         })
     }
 
@@ -249,14 +281,15 @@ impl NetArgs {
             .collect();
         ranges.sort();
         format!(
-            "as_of={} warn_days={} timeout={} max_body={} allow_private={} allow_net={:?} cloud={:?}",
+            "as_of={} warn_days={} timeout={} max_body={} allow_private={} allow_net={:?} cloud={:?} registry={}",
             options.as_of,
             options.warn_days,
             self.timeout,
             self.max_body_bytes,
             self.allow_private,
             self.allow_nets,
-            ranges
+            ranges,
+            !self.no_registry
         )
     }
 

@@ -30,6 +30,9 @@ pub struct SiteEvidence {
     pub page: Option<PageEvidence>,
     /// Lookups of the record's `app_domains`.
     pub app_dns: Vec<HostLookup>,
+    /// The registry's answer for the registrable domain (RDAP or WHOIS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<crate::registry::RegistryEvidence>,
 }
 
 /// Judges a site's probe evidence against its filing record.

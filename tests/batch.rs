@@ -59,7 +59,11 @@ async fn batch_world(n: usize, delay: Duration) -> (World, PathBuf) {
 
 fn command(world: &World, inventory: &Path, out: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_icp-audit"));
-    cmd.arg("audit").arg(inventory).arg("--out").arg(out);
+    cmd.arg("audit")
+        .arg(inventory)
+        .arg("--out")
+        .arg(out)
+        .arg("--no-registry");
     cmd.args([
         "--resolver",
         &world.dns.to_string(),

@@ -44,6 +44,7 @@ fn audit(world: &World, out: &Path, as_of: &str, extra: &[&str]) -> Output {
     let inventory = inventory(world.dir.path());
     Command::new(env!("CARGO_BIN_EXE_icp-audit"))
         .arg("audit")
+        .arg("--no-registry")
         .arg(&inventory)
         .arg("--out")
         .arg(out)

@@ -41,6 +41,7 @@ fn run(world: &World, inventory: &Path, format: &str, extra: &[&str]) -> (Output
     let mut command = Command::new(env!("CARGO_BIN_EXE_icp-audit"));
     command
         .arg("audit")
+        .arg("--no-registry")
         .arg(inventory)
         .arg("--out")
         .arg(&out)

@@ -336,3 +336,51 @@ async fn private_answers_are_refused_before_any_dial() {
     assert!(log.dialled().is_empty(), "dialled {:?}", log.dialled());
     assert_eq!(w.connections_to(IpAddr::from([127, 0, 0, 1])), 0);
 }
+
+/// A WHOIS server on loopback answering every query with `answer`.
+async fn whois_server(answer: &'static str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 512];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn registry_answers_reach_the_verdict() {
+    let w = world(vec![("good.test", Reply::html(&good_page()))]).await;
+    let whois = whois_server("Domain Name: good.test\r\nRegistration Time: 2026-06-01 10:00:00\r\nExpiration Time: 2026-12-10 10:00:00\r\n").await;
+    let mut opts = options(&w);
+    opts.as_of = "2026-12-03".parse().unwrap();
+    opts.registry = Some(icp_audit::registry::RegistryConfig {
+        whois_server: Some(whois.to_string()),
+        policy: AddressPolicy::allow_private(),
+        ..Default::default()
+    });
+    let mut rec = record("good.test");
+    rec.fields.insert("filed_on".into(), "2025-03-01".into());
+    let r = Auditor::new(opts).unwrap().audit(rec).await;
+
+    let mut found = codes(&r);
+    found.sort();
+    assert_eq!(found, vec!["NET-01", "NET-03"], "{:?}", r.verdict);
+    let expiring = r
+        .verdict
+        .findings
+        .iter()
+        .find(|f| f.code == "NET-01")
+        .unwrap();
+    assert_eq!(
+        expiring.severity.label(),
+        "low",
+        "expires in 7 days: expiring soon"
+    );
+    assert!(r.evidence.registry.is_some());
+}

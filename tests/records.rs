@@ -59,6 +59,7 @@ fn run_binary(
     let out = world.out.clone();
     let status = Command::new(env!("CARGO_BIN_EXE_icp-audit"))
         .arg("audit")
+        .arg("--no-registry")
         .arg(inventory)
         .arg("--out")
         .arg(&out)
