@@ -190,7 +190,7 @@ struct NetArgs {
     /// Skip the registry checks (域名过期, 域名注册时间晚于备案时间) and their lookups.
     #[arg(long)]
     no_registry: bool,
-    /// IANA's RDAP bootstrap file for DNS (default: the subset shipped in data/rdap-dns.json).
+    /// IANA's RDAP bootstrap file for DNS (default: the copy shipped in data/rdap-dns.json).
     #[arg(long, value_name = "FILE")]
     rdap_bootstrap: Option<PathBuf>,
     /// Ask this RDAP base URL for every domain.

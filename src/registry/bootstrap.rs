@@ -1,7 +1,7 @@
 //! IANA's RDAP bootstrap data for domain names (RFC 9224): which RDAP base URL serves which
 //! suffix.
 //!
-//! A subset is built in from `data/rdap-dns.json`; `--rdap-bootstrap FILE` replaces it with
+//! A copy of IANA's file is built in from `data/rdap-dns.json`; `--rdap-bootstrap FILE` replaces it with
 //! IANA's full `dns.json`. A name is matched on its longest suffix of whole labels that an
 //! entry lists, and the first HTTPS base URL of that entry is used.
 
@@ -28,7 +28,7 @@ pub struct Bootstrap {
 }
 
 impl Bootstrap {
-    /// The subset shipped in the project.
+    /// The copy of IANA's file shipped in the project.
     pub fn embedded() -> Result<Bootstrap, RegistrySetupError> {
         Bootstrap::parse(EMBEDDED, "built-in data/rdap-dns.json")
     }
@@ -102,7 +102,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_embedded_subset_knows_com_and_not_cn() {
+    fn the_embedded_file_knows_com_and_not_cn() {
         let bootstrap = Bootstrap::embedded().unwrap();
         let com = bootstrap.base_for("example.com").unwrap();
         assert_eq!(com.as_str(), "https://rdap.verisign.com/com/v1/");

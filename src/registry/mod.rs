@@ -3,7 +3,7 @@
 //!
 //! This stage sits beside DNS and fetching: it gathers evidence (a [`RegistryEvidence`] per
 //! registrable domain) and [`registry_rule`] turns it into findings without the network. A
-//! domain is looked up over RDAP when IANA's bootstrap data (a subset shipped in
+//! domain is looked up over RDAP when IANA's bootstrap data (a copy shipped in
 //! `data/rdap-dns.json`, replaceable with `--rdap-bootstrap`) names a server for its suffix,
 //! and over WHOIS on port 43 otherwise (`.cn` is the common case). Registries are rate-limited
 //! dependencies, so the [`RegistryClient`] asks once per registrable domain per run, spaces
@@ -45,7 +45,7 @@ const REMEMBERED_LOOKUPS: usize = 4096;
 /// Settings of the registry stage, one set per run.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
-    /// `--rdap-bootstrap FILE`: IANA's `dns.json`; `None` uses the subset built in.
+    /// `--rdap-bootstrap FILE`: IANA's `dns.json`; `None` uses the copy built in.
     pub bootstrap: Option<PathBuf>,
     /// `--rdap-server URL`: ask this RDAP base URL for every domain.
     pub rdap_server: Option<Url>,
