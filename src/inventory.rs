@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 /// The columns every inventory must have.
 pub const REQUIRED_COLUMNS: &[&str] = &["domain", "filing_number", "site_name"];
 
+/// The longest physical line read; a longer one becomes a bad row, so memory stays bounded.
+const MAX_LINE_BYTES: usize = 1024 * 1024;
+
 /// How many physical lines one CSV record may span before an open quote is declared broken.
 const MAX_RECORD_LINES: usize = 64;
 
@@ -103,6 +106,8 @@ pub struct InventoryReader {
     encoding: TextEncoding,
     /// A line read ahead (the first JSON Lines object, read while sniffing the format).
     pending: Option<(u64, String)>,
+    /// Set when the line just read was cut at [`MAX_LINE_BYTES`].
+    overlong: Option<u64>,
 }
 
 impl InventoryReader {
@@ -137,6 +142,7 @@ impl InventoryReader {
             line_no: 0,
             encoding,
             pending: None,
+            overlong: None,
         };
         reader.read_header()?;
         Ok(reader)
@@ -198,6 +204,10 @@ impl Iterator for InventoryReader {
             },
         };
         let (line, text) = next?;
+        if let Some(long) = self.overlong.take() {
+            let message = format!("the line is longer than {MAX_LINE_BYTES} bytes; skipped");
+            return Some(Err(self.row_error(long, None, message, &text)));
+        }
 
         Some(match &self.format {
             Format::JsonLines => self.json_record(line, &text),
@@ -222,16 +232,42 @@ impl InventoryReader {
     /// One physical line without its line ending; invalid UTF-8 is replaced, not fatal.
     fn read_line(&mut self) -> io::Result<Option<String>> {
         let mut buf = Vec::new();
-        if self.lines.read_until(b'\n', &mut buf)? == 0 {
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        if (&mut self.lines).take(limit).read_until(b'\n', &mut buf)? == 0 {
             return Ok(None);
         }
         self.line_no += 1;
+        if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
+            self.skip_rest_of_line()?;
+            self.overlong = Some(self.line_no);
+            buf.truncate(200);
+        }
         while matches!(buf.last(), Some(b'\n' | b'\r')) {
             buf.pop();
         }
         Ok(Some(String::from_utf8(buf).unwrap_or_else(|e| {
             String::from_utf8_lossy(e.as_bytes()).into_owned()
         })))
+    }
+
+    /// Discards the rest of an overlong line without holding it in memory.
+    fn skip_rest_of_line(&mut self) -> io::Result<()> {
+        loop {
+            let chunk = self.lines.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    self.lines.consume(i + 1);
+                    return Ok(());
+                }
+                None => {
+                    let n = chunk.len();
+                    self.lines.consume(n);
+                }
+            }
+        }
     }
 
     fn csv_record(&mut self, line: u64, mut text: String) -> Result<FilingRecord, RowError> {
@@ -565,6 +601,23 @@ mod tests {
         assert_eq!(errors[0].line, 2);
         let good = rows.iter().filter(|r| r.is_ok()).count();
         assert!(good >= 100 - MAX_RECORD_LINES, "{good}");
+    }
+
+    #[test]
+    fn an_overlong_line_costs_one_row() {
+        let mut text = String::from("domain,filing_number,site_name\n");
+        text.push_str(&"x".repeat(MAX_LINE_BYTES + 10));
+        text.push_str(",a,b\nok.cn,n,m\n");
+        let rows = read(text.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(
+            rows[0]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("longer than")
+        );
+        assert_eq!(rows[1].as_ref().unwrap().domain, "ok.cn");
     }
 
     #[test]

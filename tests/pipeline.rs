@@ -166,6 +166,34 @@ async fn error_statuses_and_redirect_loops_are_unreachable() {
 }
 
 #[tokio::test]
+async fn server_error_is_unreachable_but_a_2xx_other_than_200_is_not() {
+    let w = world(vec![
+        (
+            "good.test",
+            Reply::page(500, "text/html", b"<h1>error</h1>".to_vec()),
+        ),
+        (
+            "page.test",
+            Reply::Page {
+                status: 203,
+                headers: vec![("Content-Type".into(), "text/html".into())],
+                body: good_page().into_bytes(),
+            },
+        ),
+    ])
+    .await;
+    let r = audit(&w, "good.test").await;
+    assert_eq!(codes(&r), vec!["WEB-06"]);
+    assert!(
+        r.verdict.findings[0].evidence.contains("500"),
+        "{}",
+        r.verdict.findings[0].evidence
+    );
+    let r = audit(&w, "page.test").await;
+    assert_eq!(r.verdict.result(), SiteResult::Pass, "{:?}", r.verdict);
+}
+
+#[tokio::test]
 async fn http_to_https_redirect_is_followed() {
     let router: support::Router = std::sync::Arc::new(|req: &support::Request| {
         if req.https {

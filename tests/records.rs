@@ -223,3 +223,27 @@ async fn sample_world() -> World {
     spec.web_ips = vec!["127.0.0.2".parse().unwrap()];
     World::start(spec).await
 }
+
+#[test]
+fn a_missing_required_column_stops_the_run_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inv.csv");
+    std::fs::write(
+        &inventory,
+        "domain,site_name,entity_id\nexample.cn,星河,x\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_icp-audit"))
+        .arg("audit")
+        .arg(&inventory)
+        .arg("--no-registry")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("inv.csv: line 1: missing required column `filing_number`"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "nothing audited");
+}
