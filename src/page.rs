@@ -5,6 +5,12 @@
 //! comments, scripts, styles, templates or `hidden` elements) together with the `<a>` that
 //! encloses each character, then filing numbers and 公网安备 numbers are found in the folded
 //! text and tied to their links. The walk never recurses, so deep nesting cannot overflow.
+//!
+//! Large pages are not parsed whole when they need not be: [`window`] plans a cut well before
+//! the first filing-number marker, and the parser sees the head, the start tags still open at
+//! the cut and the page from there on. The evidence is the same as from the whole page (the
+//! characters skipped are counted by the plan); [`PageEvidence::analysis`] says which way it
+//! was found.
 
 use std::sync::LazyLock;
 
@@ -17,11 +23,15 @@ use unicode_normalization::UnicodeNormalization;
 use crate::filing_number::{self, FilingNumber, NUMBER_IN_TEXT, PROVINCES};
 
 mod guard;
+mod window;
 
 pub use guard::{MAX_ATTRIBUTES, MAX_DEPTH, MarkupGuard};
 
 /// Characters of visible text kept on each side of a number, as evidence.
 const CONTEXT_CHARS: usize = 40;
+
+/// Characters of visible text kept from the end of the page, as evidence.
+const TAIL_CHARS: usize = 160;
 
 /// Matches a public-security (公安) filing number in folded text.
 static PSB_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
@@ -133,6 +143,19 @@ pub struct PageEvidence {
     pub default_page: Option<&'static str>,
     /// What the markup guard rewrote before parsing, when the page was pathological.
     pub markup_guard: Option<MarkupGuard>,
+    /// Whether the whole page was parsed or only a window of it.
+    pub analysis: AnalysisPath,
+}
+
+/// How much of the page the parser saw; the evidence is the same either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalysisPath {
+    /// The whole page.
+    #[default]
+    Full,
+    /// The head, the start tags open at `from_byte`, and the page from that byte on.
+    Window { from_byte: usize },
 }
 
 /// A meta refresh: where to and after how many seconds.
@@ -196,6 +219,10 @@ impl TextCollector {
 
 /// Analyses a decoded HTML page.
 pub fn analyse(html: &str) -> PageEvidence {
+    analyse_with(html, window::Limits::default())
+}
+
+fn analyse_with(html: &str, limits: window::Limits) -> PageEvidence {
     let (html, markup_guard) = guard::guard(html);
     if let Some(guard) = &markup_guard {
         tracing::debug!(
@@ -204,20 +231,97 @@ pub fn analyse(html: &str) -> PageEvidence {
             cut_attribute_lists = guard.cut_attribute_lists,
             "markup guard fired"
         );
+    } else if let Some(evidence) = analyse_window(&html, limits) {
+        return evidence;
     }
     let document = Html::parse_document(&html);
+    let (mut evidence, walk) = evidence_of(&document);
+    evidence.markup_guard = markup_guard;
+    evidence.default_page = default_page(&evidence, &walk.headings);
+    evidence
+}
+
+/// Analyses only a window of the page, when a plan exists and the window's evidence is sure
+/// to equal the whole page's.
+fn analyse_window(html: &str, limits: window::Limits) -> Option<PageEvidence> {
+    let plan = window::plan(html, limits)?;
+    let document = Html::parse_document(&plan.document(html)?);
+    if !replay_intact(&document, &plan.replay_names(html)) {
+        tracing::debug!(
+            from_byte = plan.from,
+            "window replay rearranged; parsing whole page"
+        );
+        return None;
+    }
+    let (mut evidence, walk) = evidence_of(&document);
+    let display = &walk.text.display;
+    let marker_too_early = first_marker(&walk.text).is_some_and(|at| at <= CONTEXT_CHARS);
+    if evidence.title.is_none() || display.len() <= TAIL_CHARS || marker_too_early {
+        tracing::debug!(
+            from_byte = plan.from,
+            "window too short; parsing whole page"
+        );
+        return None;
+    }
+    evidence.visible_chars += plan.skipped_visible;
+    evidence.default_page = default_page(&evidence, &walk.headings);
+    evidence.analysis = AnalysisPath::Window {
+        from_byte: plan.from,
+    };
+    Some(evidence)
+}
+
+/// Whether the replayed start tags opened, in order and with nothing before them, right
+/// inside `<body>` (html5ever moves content out of tables, for one).
+fn replay_intact(document: &Html, names: &[String]) -> bool {
+    let Some(body) = document
+        .tree
+        .root()
+        .descendants()
+        .find(|n| n.value().as_element().is_some_and(|e| e.name() == "body"))
+    else {
+        return false;
+    };
+    let mut expected = names.iter();
+    let mut next = expected.next();
+    for node in body.descendants().skip(1) {
+        let Some(name) = next else {
+            return true;
+        };
+        match node.value() {
+            Node::Element(e) if e.name() == name => next = expected.next(),
+            Node::Text(t) if t.trim().is_empty() => {}
+            Node::Comment(_) => {}
+            _ => return false,
+        }
+    }
+    next.is_none()
+}
+
+/// Display index of the first `ICP` or `公网安备` in the folded text.
+fn first_marker(text: &TextCollector) -> Option<usize> {
+    let byte = [text.folded.find("ICP"), text.folded.find("公网安备")]
+        .into_iter()
+        .flatten()
+        .min()?;
+    let chars = text.folded.get(..byte)?.chars().count();
+    text.owners.get(chars).map(|o| o.0 as usize)
+}
+
+/// Walks a parsed document into evidence (without the markup guard and default page).
+fn evidence_of(document: &Html) -> (PageEvidence, Walk) {
     let mut walk = Walk::default();
-    walk.run(&document);
+    walk.run(document);
 
     let mut evidence = PageEvidence {
         title: walk
             .title
+            .clone()
             .map(|t| collapse_whitespace(&t))
             .filter(|t| !t.is_empty()),
-        names: walk.names,
-        meta_refresh: walk.meta_refresh,
+        names: std::mem::take(&mut walk.names),
+        meta_refresh: walk.meta_refresh.take(),
         visible_chars: walk.text.display.iter().filter(|c| **c != ' ').count(),
-        markup_guard,
         ..PageEvidence::default()
     };
     if let Some(title) = &evidence.title {
@@ -232,9 +336,8 @@ pub fn analyse(html: &str) -> PageEvidence {
 
     evidence.numbers = find_numbers(&walk.text, &walk.anchors);
     evidence.psb_numbers = find_psb_numbers(&walk.text, &walk.anchors);
-    evidence.tail = tail(&walk.text.display, 160);
-    evidence.default_page = default_page(&evidence, &walk.headings);
-    evidence
+    evidence.tail = tail(&walk.text.display, TAIL_CHARS);
+    (evidence, walk)
 }
 
 #[derive(Default)]
@@ -688,3 +791,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod window_tests;

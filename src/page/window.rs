@@ -1,0 +1,1033 @@
+//! The window plan: which part of a large page the parser must see so that page analysis gives
+//! the same evidence as a parse of the whole page.
+//!
+//! Filing numbers sit in the footer, so most of a large page is text the rules only count.
+//! One pass over the bytes reads the `<head>` up to `<body>`, then tokenizes the body keeping a
+//! small model of html5ever's tree builder (the open elements, formatting elements closed
+//! implicitly, hidden ancestors), counts the visible characters it passes and folds them to
+//! watch for `ICP` and `公网安备`. It stops at the first such marker (or the end of the page)
+//! and picks the last clean start tag at least a margin before it: no hidden element open, no
+//! formatting element waiting to be reopened, no partial marker. The caller then parses the
+//! head, the start tags of the elements still open at that point (replayed, so links, footers
+//! and hidden ancestors that wrap the window are kept), and the page from that tag on, and adds
+//! the characters counted before it. Anything the model does not follow exactly (tables,
+//! foreign content, unknown character references, markup the parser rearranges) gives no plan,
+//! and the whole page is parsed as before.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+/// Tuning of the plan; the defaults are for production, tests shrink them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Pages shorter than this are parsed whole (fast enough already).
+    pub min_len: usize,
+    /// Bytes kept before the first marker (or the end of a page without one).
+    pub margin: usize,
+    /// Least distance between two recorded cut candidates.
+    pub spacing: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            min_len: 64 * 1024,
+            margin: 12 * 1024,
+            spacing: 1024,
+        }
+    }
+}
+
+/// Where to cut, and what the skipped part held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// End of the `<body>` start tag: everything before it is parsed as is.
+    pub body_start: usize,
+    /// Start of the tag the window begins with.
+    pub from: usize,
+    /// Byte ranges of the start tags of the elements open at `from`, outermost first.
+    pub replay: Vec<Range<usize>>,
+    /// Visible non-whitespace characters between `body_start` and `from`.
+    pub skipped_visible: usize,
+}
+
+impl Plan {
+    /// The document the parser sees: head, replayed start tags, window.
+    pub fn document(&self, html: &str) -> Option<String> {
+        let mut doc = String::with_capacity(html.len() - self.from + self.body_start + 256);
+        doc.push_str(html.get(..self.body_start)?);
+        for tag in &self.replay {
+            doc.push_str(html.get(tag.clone())?);
+        }
+        doc.push_str(html.get(self.from..)?);
+        Some(doc)
+    }
+
+    /// Lower-case names of the replayed elements, outermost first.
+    pub fn replay_names(&self, html: &str) -> Vec<String> {
+        self.replay
+            .iter()
+            .map(|r| {
+                let tag = html.get(r.start + 1..r.end).unwrap_or("");
+                let end = tag
+                    .find(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')
+                    .unwrap_or(tag.len());
+                tag[..end].to_ascii_lowercase()
+            })
+            .collect()
+    }
+}
+
+/// Plans a window for `html`, or `None` when the whole page must be parsed.
+pub(crate) fn plan(html: &str, limits: Limits) -> Option<Plan> {
+    if html.len() < limits.min_len {
+        return None;
+    }
+    let body_start = head_end(html)?;
+    let mut scan = BodyScan::new(html, body_start, limits);
+    let marker = scan.run()?;
+    let best = scan.best_before(marker.saturating_sub(limits.margin))?;
+    Some(Plan {
+        body_start,
+        from: best.at,
+        replay: best.replay,
+        skipped_visible: best.visible,
+    })
+}
+
+/// Elements the model does not follow: the page is parsed whole when the body has one.
+const UNSUPPORTED: &[&str] = &[
+    "html",
+    "body",
+    "head",
+    "frameset",
+    "frame",
+    "plaintext",
+    "xmp",
+    "noembed",
+    "noframes",
+    "textarea",
+    "title",
+    "select",
+    "option",
+    "optgroup",
+    "svg",
+    "math",
+    "template",
+    "image",
+    "isindex",
+    "meta",
+    "nobr",
+    "button",
+    "table",
+    "caption",
+    "colgroup",
+    "col",
+    "tbody",
+    "thead",
+    "tfoot",
+    "tr",
+    "td",
+    "th",
+    "object",
+    "applet",
+    "marquee",
+    "base",
+    "basefont",
+    "bgsound",
+    "rb",
+    "rp",
+    "rt",
+    "rtc",
+    "frame",
+    "keygen",
+    "search",
+];
+
+/// Raw-text elements whose content the walk never shows.
+const RAW_HIDDEN: &[&str] = &["script", "style", "noscript", "iframe"];
+
+/// Elements without content.
+const VOID: &[&str] = &[
+    "area", "br", "embed", "img", "input", "wbr", "hr", "param", "source", "track", "link",
+];
+
+/// Formatting elements (kept in html5ever's list of active formatting elements).
+const FORMATTING: &[&str] = &[
+    "a", "b", "big", "code", "em", "font", "i", "s", "small", "strike", "strong", "tt", "u",
+];
+
+/// Start tags that close an open `<p>` first.
+const CLOSES_P: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "center",
+    "details",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "header",
+    "hgroup",
+    "main",
+    "menu",
+    "nav",
+    "ol",
+    "p",
+    "section",
+    "summary",
+    "ul",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "listing",
+    "form",
+    "li",
+    "dd",
+    "dt",
+    "hr",
+];
+
+/// End tags handled as "pop to the element when it is in scope".
+const BLOCK_END: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "center",
+    "details",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "header",
+    "hgroup",
+    "listing",
+    "main",
+    "menu",
+    "nav",
+    "ol",
+    "pre",
+    "section",
+    "summary",
+    "ul",
+];
+
+/// html5ever's special elements (those an unmatched end tag cannot close through).
+const SPECIAL: &[&str] = &[
+    "address",
+    "area",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "center",
+    "dd",
+    "details",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "dt",
+    "embed",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hgroup",
+    "hr",
+    "img",
+    "input",
+    "li",
+    "link",
+    "listing",
+    "main",
+    "menu",
+    "nav",
+    "ol",
+    "p",
+    "param",
+    "pre",
+    "section",
+    "source",
+    "summary",
+    "track",
+    "ul",
+    "wbr",
+];
+
+/// Start tags inserted without reopening formatting elements first.
+const NO_RECONSTRUCT: &[&str] = &["param", "source", "track", "link"];
+
+const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
+
+/// Finds the end of the first `<body>` start tag when nothing before it can put content in
+/// the body (only head elements, whitespace, comments and a doctype).
+fn head_end(html: &str) -> Option<usize> {
+    let bytes = html.as_bytes();
+    let mut pos = 0;
+    loop {
+        let lt = pos + find_byte(b'<', bytes.get(pos..)?)?;
+        if !bytes.get(pos..lt)?.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        match token_at(bytes, lt)? {
+            Token::Skip(end) => pos = end,
+            Token::Text => return None,
+            Token::End { name, end, .. } => {
+                if !matches!(name.as_str(), "head") {
+                    return None;
+                }
+                pos = end;
+            }
+            Token::Start { name, end, hidden } => match name.as_str() {
+                "body" if !hidden => return Some(end),
+                "html" if !hidden => pos = end,
+                "head" | "meta" | "link" => pos = end,
+                "title" | "script" | "style" | "noscript" => pos = raw_end(bytes, end, &name)?,
+                _ => return None,
+            },
+        }
+    }
+}
+
+/// One token read at a `<`.
+enum Token {
+    /// A comment, doctype or bogus comment ending before this offset.
+    Skip(usize),
+    /// The `<` is text.
+    Text,
+    Start {
+        name: String,
+        end: usize,
+        hidden: bool,
+    },
+    End {
+        name: String,
+        end: usize,
+    },
+}
+
+/// Reads the token at `bytes[lt] == b'<'`; `None` when the model cannot follow it.
+fn token_at(bytes: &[u8], lt: usize) -> Option<Token> {
+    let next = *bytes.get(lt + 1)?;
+    match next {
+        b'!' if bytes.get(lt + 2..lt + 4) == Some(b"--") => {
+            comment_end(bytes, lt + 4).map(Token::Skip)
+        }
+        b'!' | b'?' => Some(Token::Skip(lt + find_byte(b'>', bytes.get(lt..)?)? + 1)),
+        b'/' => {
+            let first = *bytes.get(lt + 2)?;
+            if first == b'>' {
+                return Some(Token::Skip(lt + 3));
+            }
+            if !first.is_ascii_alphabetic() {
+                return Some(Token::Skip(lt + find_byte(b'>', bytes.get(lt..)?)? + 1));
+            }
+            let (name, rest) = tag_name(bytes, lt + 2)?;
+            let (end, _) = attributes(bytes, rest)?;
+            Some(Token::End { name, end })
+        }
+        c if c.is_ascii_alphabetic() => {
+            let (name, rest) = tag_name(bytes, lt + 1)?;
+            let (end, hidden) = attributes(bytes, rest)?;
+            Some(Token::Start { name, end, hidden })
+        }
+        _ => Some(Token::Text),
+    }
+}
+
+/// The end of a comment whose text starts at `from`.
+fn comment_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let rest = bytes.get(from..)?;
+    if rest.starts_with(b">") {
+        return Some(from + 1);
+    }
+    if rest.starts_with(b"->") {
+        return Some(from + 2);
+    }
+    let end = find_seq(b"-->", rest)?;
+    if find_seq(b"--!>", rest).is_some_and(|bang| bang < end) {
+        return None;
+    }
+    Some(from + end + 3)
+}
+
+/// A lower-case tag name starting at `from`, and where it ends.
+fn tag_name(bytes: &[u8], from: usize) -> Option<(String, usize)> {
+    let rest = bytes.get(from..)?;
+    let len = rest
+        .iter()
+        .position(|b| b.is_ascii_whitespace() || *b == b'/' || *b == b'>')?;
+    let name = rest.get(..len)?;
+    if name.iter().any(|b| *b == 0 || !b.is_ascii()) {
+        return None;
+    }
+    Some((
+        String::from_utf8_lossy(name).to_ascii_lowercase(),
+        from + len,
+    ))
+}
+
+/// Reads attributes up to the closing `>`: where the tag ends and whether it hides its content
+/// (`hidden`, or a first `style` with `display:none` or `visibility:hidden`).
+fn attributes(bytes: &[u8], mut i: usize) -> Option<(usize, bool)> {
+    let mut hidden = false;
+    let mut style_seen = false;
+    loop {
+        while bytes
+            .get(i)
+            .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
+        {
+            i += 1;
+        }
+        if *bytes.get(i)? == b'>' {
+            return Some((i + 1, hidden));
+        }
+        let name_start = i;
+        i += 1;
+        while bytes
+            .get(i)
+            .is_some_and(|b| !b.is_ascii_whitespace() && !matches!(b, b'/' | b'>' | b'='))
+        {
+            i += 1;
+        }
+        let name = bytes.get(name_start..i)?;
+        while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        let mut value: &[u8] = b"";
+        if bytes.get(i) == Some(&b'=') {
+            i += 1;
+            while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+                i += 1;
+            }
+            let (v, next) = attribute_value(bytes, i)?;
+            value = v;
+            i = next;
+        }
+        if name.eq_ignore_ascii_case(b"hidden") {
+            hidden = true;
+        } else if name.eq_ignore_ascii_case(b"style") && !style_seen {
+            style_seen = true;
+            hidden |= style_hides(value)?;
+        }
+    }
+}
+
+/// A quoted or unquoted attribute value at `i`, and the offset after it.
+fn attribute_value(bytes: &[u8], i: usize) -> Option<(&[u8], usize)> {
+    match *bytes.get(i)? {
+        q @ (b'"' | b'\'') => {
+            let len = find_byte(q, bytes.get(i + 1..)?)?;
+            Some((bytes.get(i + 1..i + 1 + len)?, i + len + 2))
+        }
+        b'>' => Some((b"", i)),
+        _ => {
+            let rest = bytes.get(i..)?;
+            let len = rest
+                .iter()
+                .position(|b| b.is_ascii_whitespace() || *b == b'>')
+                .unwrap_or(rest.len());
+            Some((rest.get(..len)?, i + len))
+        }
+    }
+}
+
+/// Whether a style value hides the element; `None` when a character reference could hide it.
+fn style_hides(value: &[u8]) -> Option<bool> {
+    if value.contains(&b'&') || value.contains(&0) {
+        return None;
+    }
+    let compact: Vec<u8> = value
+        .iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    Some(
+        find_seq(b"display:none", &compact).is_some()
+            || find_seq(b"visibility:hidden", &compact).is_some(),
+    )
+}
+
+/// The end of a raw-text element whose content starts at `from`; `None` when a `<script>`
+/// holds `<!--` followed by `<script` (html5ever's double-escaped state).
+fn raw_end(bytes: &[u8], from: usize, name: &str) -> Option<usize> {
+    let mut pos = from;
+    loop {
+        let lt = pos + find_byte(b'<', bytes.get(pos..)?)?;
+        let after = lt + 2 + name.len();
+        let closes = bytes.get(lt + 1) == Some(&b'/')
+            && bytes
+                .get(lt + 2..after)
+                .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+            && bytes
+                .get(after)
+                .is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'/' | b'>'));
+        if closes {
+            if name == "script" && script_double_escaped(bytes.get(from..lt)?) {
+                return None;
+            }
+            let (end, _) = attributes(bytes, after)?;
+            return Some(end);
+        }
+        pos = lt + 1;
+    }
+}
+
+fn script_double_escaped(script: &[u8]) -> bool {
+    let Some(open) = find_seq(b"<!--", script) else {
+        return false;
+    };
+    let lower: Vec<u8> = script[open..].iter().map(u8::to_ascii_lowercase).collect();
+    find_seq(b"<script", &lower).is_some()
+}
+
+fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|b| *b == needle)
+}
+
+fn find_seq(needle: &[u8], hay: &[u8]) -> Option<usize> {
+    let first = *needle.first()?;
+    let mut from = 0;
+    while let Some(i) = hay.get(from..).and_then(|h| find_byte(first, h)) {
+        let at = from + i;
+        if hay.get(at..at + needle.len()) == Some(needle) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// An element the model holds open.
+#[derive(Debug, Clone)]
+struct Open {
+    name: String,
+    tag: Range<usize>,
+    hidden: bool,
+}
+
+impl Open {
+    fn is(&self, names: &[&str]) -> bool {
+        names.contains(&self.name.as_str())
+    }
+}
+
+/// A clean place to cut.
+#[derive(Debug, Clone)]
+struct Candidate {
+    at: usize,
+    replay: Vec<Range<usize>>,
+    visible: usize,
+}
+
+/// Watches folded visible text for `ICP` and `公网安备`.
+#[derive(Default)]
+struct Markers {
+    icp: usize,
+    psb: usize,
+}
+
+impl Markers {
+    const ICP: [char; 3] = ['I', 'C', 'P'];
+    const PSB: [char; 4] = ['公', '网', '安', '备'];
+
+    /// Feeds one folded character; true when a marker is complete.
+    fn feed(&mut self, c: char) -> bool {
+        self.icp = step(&Self::ICP, self.icp, c);
+        self.psb = step(&Self::PSB, self.psb, c);
+        self.icp == Self::ICP.len() || self.psb == Self::PSB.len()
+    }
+
+    fn idle(&self) -> bool {
+        self.icp == 0 && self.psb == 0
+    }
+}
+
+/// One step of matching a pattern without self-overlap.
+fn step(pattern: &[char], state: usize, c: char) -> usize {
+    if pattern.get(state) == Some(&c) {
+        state + 1
+    } else {
+        usize::from(pattern.first() == Some(&c))
+    }
+}
+
+/// The pass over the body.
+struct BodyScan<'a> {
+    html: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    limits: Limits,
+    stack: Vec<Open>,
+    /// Formatting elements closed implicitly, which html5ever reopens at the next content.
+    pending: Vec<Open>,
+    hidden: usize,
+    visible: usize,
+    markers: Markers,
+    form_pointer: bool,
+    recent: VecDeque<Candidate>,
+    best: Option<Candidate>,
+    folded: String,
+}
+
+impl<'a> BodyScan<'a> {
+    fn new(html: &'a str, body_start: usize, limits: Limits) -> BodyScan<'a> {
+        BodyScan {
+            html,
+            bytes: html.as_bytes(),
+            pos: body_start,
+            limits,
+            stack: Vec::new(),
+            pending: Vec::new(),
+            hidden: 0,
+            visible: 0,
+            markers: Markers::default(),
+            form_pointer: false,
+            recent: VecDeque::new(),
+            best: None,
+            folded: String::new(),
+        }
+    }
+
+    /// Scans to the first visible marker; returns its offset (the page length when there is
+    /// none), or `None` when the model lost track.
+    fn run(&mut self) -> Option<usize> {
+        loop {
+            let Some(rest) = self.bytes.get(self.pos..) else {
+                return Some(self.bytes.len());
+            };
+            let lt = find_byte(b'<', rest).map_or(self.bytes.len(), |i| self.pos + i);
+            if let Some(marker) = self.text(self.pos, lt)? {
+                return Some(marker);
+            }
+            if lt >= self.bytes.len() || self.body_ends_at(lt) {
+                return Some(lt);
+            }
+            self.pos = self.token(lt)?;
+        }
+    }
+
+    /// Whether `</body` or `</html` starts at `lt`: the scan ends there, like at a marker.
+    fn body_ends_at(&self, lt: usize) -> bool {
+        let head = self.bytes.get(lt..lt + 6).unwrap_or(b"");
+        head.eq_ignore_ascii_case(b"</body") || head.eq_ignore_ascii_case(b"</html")
+    }
+
+    /// Counts and folds the text in `from..to`; `Some(Some(offset))` when a marker completes
+    /// in it.
+    fn text(&mut self, from: usize, to: usize) -> Option<Option<usize>> {
+        if from >= to {
+            return Some(None);
+        }
+        self.reconstruct()?;
+        if self.hidden > 0 {
+            return Some(None);
+        }
+        let text = self.html.get(from..to)?;
+        let mut chars = text.char_indices();
+        while let Some((i, c)) = chars.next() {
+            let c = match c {
+                '\0' => return None,
+                '&' => {
+                    let (decoded, len) = char_ref(text.get(i..)?)?;
+                    for _ in 1..len {
+                        chars.next();
+                    }
+                    decoded
+                }
+                c => c,
+            };
+            if self.visible_char(c) {
+                return Some(Some(from + i));
+            }
+        }
+        Some(None)
+    }
+
+    /// Counts one decoded text character; true when it completes a marker.
+    fn visible_char(&mut self, c: char) -> bool {
+        if c.is_whitespace() {
+            return false;
+        }
+        self.visible += 1;
+        if c.is_ascii() || ('\u{4e00}'..='\u{9fff}').contains(&c) {
+            return self.markers.feed(c.to_ascii_uppercase());
+        }
+        self.folded.clear();
+        crate::filing_number::fold_char(c, &mut self.folded);
+        let mut found = false;
+        for f in self.folded.chars() {
+            found |= self.markers.feed(f);
+        }
+        found
+    }
+
+    /// Handles the token at `lt`; returns where scanning resumes.
+    fn token(&mut self, lt: usize) -> Option<usize> {
+        match token_at(self.bytes, lt)? {
+            Token::Skip(end) => Some(end),
+            Token::Text => {
+                self.reconstruct()?;
+                if self.hidden == 0 {
+                    self.visible_char('<');
+                }
+                Some(lt + 1)
+            }
+            Token::End { name, .. } if matches!(name.as_str(), "body" | "html") => None,
+            Token::End { name, end } => {
+                self.end_tag(&name)?;
+                Some(end)
+            }
+            Token::Start { name, end, hidden } => {
+                self.candidate(lt);
+                self.start_tag(name, lt..end, hidden)
+            }
+        }
+    }
+
+    /// Records `at` as a cut candidate when the state there can be replayed.
+    fn candidate(&mut self, at: usize) {
+        let clean = self.hidden == 0
+            && self.pending.is_empty()
+            && self.markers.idle()
+            && (!self.form_pointer || self.stack.iter().any(|o| o.name == "form"));
+        let spaced = self
+            .recent
+            .back()
+            .is_none_or(|c| at >= c.at + self.limits.spacing);
+        if clean && spaced {
+            self.recent.push_back(Candidate {
+                at,
+                replay: self.stack.iter().map(|o| o.tag.clone()).collect(),
+                visible: self.visible,
+            });
+        }
+        while self
+            .recent
+            .front()
+            .is_some_and(|c| c.at + self.limits.margin <= at)
+        {
+            self.best = self.recent.pop_front();
+        }
+    }
+
+    /// The last candidate at or before `limit`.
+    fn best_before(&mut self, limit: usize) -> Option<Candidate> {
+        while self.recent.front().is_some_and(|c| c.at <= limit) {
+            self.best = self.recent.pop_front();
+        }
+        self.best.take().filter(|c| c.at <= limit)
+    }
+
+    fn start_tag(&mut self, name: String, tag: Range<usize>, hidden: bool) -> Option<usize> {
+        let end = tag.end;
+        let n = name.as_str();
+        if UNSUPPORTED.contains(&n) {
+            return None;
+        }
+        if RAW_HIDDEN.contains(&n) {
+            return raw_end(self.bytes, end, n);
+        }
+        if n == "form" && self.form_pointer {
+            return Some(end);
+        }
+        if CLOSES_P.contains(&n) {
+            self.close_p()?;
+        }
+        match n {
+            "li" => self.close_list_item(&["li"])?,
+            "dd" | "dt" => self.close_list_item(&["dd", "dt"])?,
+            "form" => self.form_pointer = true,
+            _ if HEADINGS.contains(&n) && self.stack.last().is_some_and(|o| o.is(HEADINGS)) => {
+                self.pop()?
+            }
+            "a" => self.close_open_a()?,
+            _ => {}
+        }
+        if !CLOSES_P.contains(&n) && !NO_RECONSTRUCT.contains(&n) {
+            self.reconstruct()?;
+        }
+        if !VOID.contains(&n) {
+            self.hidden += usize::from(hidden);
+            self.stack.push(Open { name, tag, hidden });
+        }
+        Some(end)
+    }
+
+    /// html5ever reopens formatting elements closed implicitly; the model follows only when no
+    /// other formatting element is open (their order in its list would matter).
+    fn reconstruct(&mut self) -> Option<()> {
+        if self.pending.is_empty() {
+            return Some(());
+        }
+        if self.stack.iter().any(|o| o.is(FORMATTING)) {
+            return None;
+        }
+        for open in std::mem::take(&mut self.pending) {
+            self.stack.push(open);
+        }
+        Some(())
+    }
+
+    /// A new `<a>` first closes an `<a>` still in the list of active formatting elements.
+    fn close_open_a(&mut self) -> Option<()> {
+        if let Some(i) = self.pending.iter().rposition(|o| o.name == "a") {
+            self.pending.remove(i);
+            return Some(());
+        }
+        match self.stack.iter().rposition(|o| o.name == "a") {
+            None => Some(()),
+            Some(i) if i + 1 == self.stack.len() => self.pop_explicit(),
+            Some(_) => None,
+        }
+    }
+
+    fn close_p(&mut self) -> Option<()> {
+        if self.in_scope("p", &["button"]) {
+            self.pop_until("p")?;
+        }
+        Some(())
+    }
+
+    /// `<li>` (or `<dd>`/`<dt>`) closes the open one unless a special element other than
+    /// address, div or p is nearer.
+    fn close_list_item(&mut self, names: &[&str]) -> Option<()> {
+        for open in self.stack.iter().rev() {
+            if open.is(names) {
+                let name = open.name.clone();
+                return self.pop_until(&name);
+            }
+            if open.is(SPECIAL) && !open.is(&["address", "div", "p"]) {
+                break;
+            }
+        }
+        Some(())
+    }
+
+    fn end_tag(&mut self, name: &str) -> Option<()> {
+        if UNSUPPORTED.contains(&name) || RAW_HIDDEN.contains(&name) {
+            return None;
+        }
+        match name {
+            "p" | "br" => {
+                if name == "br" {
+                    return self.reconstruct();
+                }
+                self.close_p()
+            }
+            "li" => self.close_in_scope(&["li"], &["ol", "ul"]),
+            "dd" | "dt" => self.close_in_scope(&[name], &[]),
+            "form" => self.end_form(),
+            _ if HEADINGS.contains(&name) => self.close_in_scope(HEADINGS, &[]),
+            _ if BLOCK_END.contains(&name) => self.close_in_scope(&[name], &[]),
+            _ if FORMATTING.contains(&name) => self.end_formatting(name),
+            _ => self.end_other(name),
+        }
+    }
+
+    /// Pops to the nearest element named in `names` when one is in scope.
+    fn close_in_scope(&mut self, names: &[&str], extra_scope: &[&str]) -> Option<()> {
+        for open in self.stack.iter().rev() {
+            if open.is(names) {
+                let name = open.name.clone();
+                return self.pop_until(&name);
+            }
+            if open.is(extra_scope) {
+                return Some(());
+            }
+        }
+        Some(())
+    }
+
+    /// `</form>` removes the form element wherever it is, leaving its children open.
+    fn end_form(&mut self) -> Option<()> {
+        self.form_pointer = false;
+        let Some(i) = self.stack.iter().rposition(|o| o.name == "form") else {
+            return Some(());
+        };
+        if self
+            .stack
+            .get(i + 1..)?
+            .iter()
+            .any(|o| o.is(&["p", "li", "dd", "dt"]))
+        {
+            return None;
+        }
+        let open = self.stack.remove(i);
+        self.hidden -= usize::from(open.hidden);
+        Some(())
+    }
+
+    /// The simple cases of the adoption agency: the element is the current node, or it was
+    /// already closed implicitly.
+    fn end_formatting(&mut self, name: &str) -> Option<()> {
+        let pending = self.pending.iter().rposition(|o| o.name == name);
+        let open = self.stack.iter().rposition(|o| o.name == name);
+        match (pending, open) {
+            (Some(_), Some(_)) => None,
+            (Some(i), None) => {
+                self.pending.remove(i);
+                Some(())
+            }
+            (None, Some(i)) if i + 1 == self.stack.len() => self.pop_explicit(),
+            (None, Some(_)) => None,
+            (None, None) => self.end_other(name),
+        }
+    }
+
+    /// Any other end tag: closes the nearest element of that name unless a special element is
+    /// nearer.
+    fn end_other(&mut self, name: &str) -> Option<()> {
+        for open in self.stack.iter().rev() {
+            if open.name == name {
+                return self.pop_until(name);
+            }
+            if open.is(SPECIAL) {
+                return Some(());
+            }
+        }
+        Some(())
+    }
+
+    fn in_scope(&self, name: &str, extra_scope: &[&str]) -> bool {
+        for open in self.stack.iter().rev() {
+            if open.name == name {
+                return true;
+            }
+            if open.is(extra_scope) {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// Pops up to and including the nearest `name`; formatting elements popped on the way wait
+    /// to be reopened.
+    fn pop_until(&mut self, name: &str) -> Option<()> {
+        while let Some(open) = self.stack.pop() {
+            self.hidden -= usize::from(open.hidden);
+            if open.name == name {
+                return Some(());
+            }
+            if open.is(FORMATTING) {
+                if open.hidden {
+                    return None;
+                }
+                self.pending.push(open);
+            }
+        }
+        Some(())
+    }
+
+    fn pop(&mut self) -> Option<()> {
+        let open = self.stack.pop()?;
+        self.hidden -= usize::from(open.hidden);
+        if open.is(FORMATTING) {
+            return None;
+        }
+        Some(())
+    }
+
+    fn pop_explicit(&mut self) -> Option<()> {
+        let open = self.stack.pop()?;
+        self.hidden -= usize::from(open.hidden);
+        Some(())
+    }
+}
+
+/// Decodes a character reference at the start of `text` (which begins with `&`): the
+/// character and the length of the reference in chars. A lone `&` is itself; references the
+/// model does not know give `None`.
+fn char_ref(text: &str) -> Option<(char, usize)> {
+    let rest = text.get(1..)?;
+    if let Some(num) = rest.strip_prefix('#') {
+        return numeric_ref(num).map(|(c, len)| (c, len + 2));
+    }
+    let len = rest
+        .bytes()
+        .position(|b| !b.is_ascii_alphanumeric())
+        .unwrap_or(rest.len());
+    if len == 0 {
+        return Some(('&', 1));
+    }
+    if rest.as_bytes().get(len) != Some(&b';') {
+        return None;
+    }
+    let c = named_ref(rest.get(..len)?)?;
+    Some((c, len + 2))
+}
+
+fn numeric_ref(num: &str) -> Option<(char, usize)> {
+    let (digits, radix, prefix) = match num.strip_prefix(['x', 'X']) {
+        Some(hex) => (hex, 16, 1),
+        None => (num, 10, 0),
+    };
+    let len = digits
+        .bytes()
+        .position(|b| !(b as char).is_digit(radix))
+        .unwrap_or(digits.len());
+    if len == 0 || len > 8 || digits.as_bytes().get(len) != Some(&b';') {
+        return None;
+    }
+    let value = u32::from_str_radix(digits.get(..len)?, radix).ok()?;
+    if value < 0x20 || (0x7f..=0x9f).contains(&value) {
+        return None;
+    }
+    Some((char::from_u32(value)?, prefix + len + 1))
+}
+
+/// The named references the model decodes: those Chinese footers use.
+fn named_ref(name: &str) -> Option<char> {
+    Some(match name {
+        "nbsp" => '\u{a0}',
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        "copy" => '©',
+        "reg" => '®',
+        "trade" => '™',
+        "middot" => '·',
+        "bull" => '•',
+        "raquo" => '»',
+        "laquo" => '«',
+        "times" => '×',
+        "yen" => '¥',
+        "ensp" => '\u{2002}',
+        "emsp" => '\u{2003}',
+        "thinsp" => '\u{2009}',
+        "hellip" => '…',
+        "mdash" => '—',
+        "ndash" => '–',
+        "ldquo" => '“',
+        "rdquo" => '”',
+        "lsquo" => '‘',
+        "rsquo" => '’',
+        _ => return None,
+    })
+}

@@ -1,0 +1,298 @@
+//! Equivalence of the window path and the whole-page path: on every page here both must give
+//! the same evidence, apart from [`PageEvidence::analysis`]; the tests also check that the
+//! window path is really taken where it should be.
+
+use proptest::prelude::*;
+
+use super::window::Limits;
+use super::*;
+
+#[path = "../../benches/fixture/mod.rs"]
+mod fixture;
+
+/// Limits small enough that hand-written pages take the window path.
+const SMALL: Limits = Limits {
+    min_len: 0,
+    margin: 1200,
+    spacing: 16,
+};
+
+const WHOLE: Limits = Limits {
+    min_len: usize::MAX,
+    margin: 0,
+    spacing: 0,
+};
+
+/// Analyses both ways, asserts the evidence is equal and returns the window path's.
+fn same(html: &str, limits: Limits) -> AnalysisPath {
+    let full = analyse_with(html, WHOLE);
+    assert_eq!(full.analysis, AnalysisPath::Full);
+    let mut windowed = analyse_with(html, limits);
+    let path = windowed.analysis;
+    windowed.analysis = AnalysisPath::Full;
+    assert_eq!(windowed, full, "window path {path:?} differs");
+    path
+}
+
+fn is_window(path: AnalysisPath) -> bool {
+    matches!(path, AnalysisPath::Window { .. })
+}
+
+const HEAD: &str = "<!DOCTYPE html><html><head><meta charset=utf-8><title>星河科技</title>\
+    <meta property=og:site_name content=星河><script>var a = '<p>';</script></head>\n<body class=home>\n";
+
+const LINKED: &str = r#"<a href="https://beian.miit.gov.cn/">京ICP备12345678号-1</a> <a href="http://www.beian.gov.cn/">京公网安备 11010802020321号</a>"#;
+
+/// Filler paragraphs of mixed Chinese, English and references, about `bytes` long.
+fn filler(bytes: usize) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while out.len() < bytes {
+        out.push_str(&format!(
+            "<div class=\"card c{i}\"><a href=\"/n/{i}.html\"><h3>新闻 {i} &amp; 动态</h3></a>\
+             <p>我们提供专业的服务&nbsp;Products &copy; <b>强调</b> <span style=\"display:none\">隐藏 {i}</span></p>\
+             <ul><li>一<li>二</ul><!-- note {i} --></div>\n"
+        ));
+        i += 1;
+    }
+    out
+}
+
+fn page(before_footer: &str, footer: &str) -> String {
+    format!(
+        "{HEAD}{}{before_footer}<footer class=footer>{footer}</footer></body></html>",
+        filler(4000)
+    )
+}
+
+#[test]
+fn bench_pages_take_the_window_and_agree() {
+    for bytes in [300_000, 1_500_000] {
+        let html = fixture::page(bytes);
+        assert!(is_window(same(&html, Limits::default())), "{bytes}");
+    }
+    assert_eq!(
+        same(&fixture::page(30_000), Limits::default()),
+        AnalysisPath::Full
+    );
+}
+
+#[test]
+fn sample_pages_agree() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sample/pages");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("fixture dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("fixture");
+        let html = crate::charset::decode(&bytes, None, Some(b"cn")).text;
+        same(&html, SMALL);
+        let padded = html.replacen("<body>", &format!("<body>{}", filler(20_000)), 1);
+        same(&padded, SMALL);
+        seen += 1;
+    }
+    assert!(seen >= 5);
+}
+
+#[test]
+fn footer_at_the_end_takes_the_window() {
+    let html = page("", LINKED);
+    assert!(is_window(same(&html, SMALL)));
+    let evidence = analyse_with(&html, SMALL);
+    assert!(evidence.numbers[0].linked_to_miit && evidence.numbers[0].in_footer);
+    assert!(evidence.psb_numbers[0].linked);
+}
+
+#[test]
+fn numbers_in_comments_scripts_and_styles_near_the_cut() {
+    for near in [
+        "<!-- 京ICP备11111111号 -->",
+        "<script>document.write('京ICP备11111111号')</script>",
+        "<style>/* 京ICP备11111111号 */</style>",
+        "<noscript>京ICP备11111111号</noscript>",
+        "<script><!-- if (a < b) { x = '京ICP备1111111号'; } //--></script>",
+        "<script><!-- <script>京ICP备1111111号</script> --></script>",
+    ] {
+        let html = page(&format!("{near}{}", filler(2000)), LINKED);
+        same(&html, SMALL);
+    }
+}
+
+#[test]
+fn hidden_ancestor_opened_before_the_cut() {
+    let html = page(
+        &format!(
+            "<div style=\"DISPLAY: none\">{}京ICP备22222222号</div>",
+            filler(3000)
+        ),
+        LINKED,
+    );
+    same(&html, SMALL);
+    let html = page(&format!("<div hidden>{}", filler(3000)), LINKED);
+    same(&html, SMALL);
+    let html = page(
+        &format!("<p><span hidden>{}<div>x</div>", filler(500)),
+        LINKED,
+    );
+    same(&html, SMALL);
+}
+
+#[test]
+fn link_opened_before_the_cut_closing_after_the_number() {
+    let linkless = filler(3000)
+        .replace("<a href=", "<span data-href=")
+        .replace("</a>", "</span>");
+    let html = format!(
+        "{HEAD}{}<a href=\"https://beian.miit.gov.cn\"><div class=wrap>{linkless}<p>京ICP备12345678号-1</p></div></a></body>",
+        filler(3000),
+    );
+    assert!(is_window(same(&html, SMALL)));
+    assert!(analyse_with(&html, SMALL).numbers[0].linked_to_miit);
+    let html = format!(
+        "{HEAD}{}<div id=footer-wrap><div>{}<p>京ICP备12345678号-1</p></div></div></body>",
+        filler(3000),
+        filler(3000)
+    );
+    assert!(is_window(same(&html, SMALL)));
+    assert!(analyse_with(&html, SMALL).numbers[0].in_footer);
+}
+
+#[test]
+fn entity_encoded_and_folded_numbers() {
+    for number in [
+        "京&#73;&#67;&#80;备12345678号",
+        "京&#x49;CP备12345678号",
+        "&#x4eac;ICP备12345678号",
+        "京ＩＣＰ备１２３４５６７８号",
+        "京 I<b>C</b> P 备 12345678 号",
+        "京ⅠCP备12345678号",
+        "京公&#x7f51;安备 11010802020321号",
+        "京公⽹安备 11010802020321号",
+        "京&icp;备12345678号",
+    ] {
+        let html = page(&format!("<p>{number}</p>{}", filler(3000)), LINKED);
+        same(&html, SMALL);
+        let html = page("", &format!("<p>{number}</p>"));
+        same(&html, SMALL);
+    }
+}
+
+#[test]
+fn gbk_decoded_page() {
+    let html = page("", LINKED).replace("utf-8", "gbk");
+    let (bytes, _, _) = encoding_rs::GBK.encode(&html);
+    let decoded = crate::charset::decode(&bytes, Some("text/html"), Some(b"cn")).text;
+    assert!(is_window(same(&decoded, SMALL)));
+}
+
+#[test]
+fn pages_without_a_marker() {
+    let html = page("", "Copyright 星河");
+    assert!(is_window(same(&html, SMALL)));
+    let html = format!("{HEAD}{}</body></html>", filler(5000));
+    same(&html, SMALL);
+    let html = format!("{HEAD}<div hidden>{}</div></body></html>", filler(5000));
+    same(&html, SMALL);
+    let html = format!(
+        "<html><head><title>Welcome to nginx!</title></head><body>{}",
+        filler(5000)
+    );
+    same(&html, SMALL);
+    let html = format!("<html><body>It works!{}", filler(5000));
+    same(&html, SMALL);
+}
+
+#[test]
+fn two_numbers_far_apart() {
+    let html = page(
+        &format!("<p>京ICP备87654321号</p>{}", filler(20_000)),
+        LINKED,
+    );
+    let path = same(&html, SMALL);
+    let evidence = analyse_with(&html, SMALL);
+    assert_eq!(evidence.numbers.len(), 2, "{path:?}");
+}
+
+#[test]
+fn markup_the_model_does_not_follow_falls_back_or_agrees() {
+    for odd in [
+        "<table><tr><td>表格<td>单元</table>",
+        "<table hidden>foster 京</table>",
+        "<b><p>misnested</b> text</p>",
+        "<font class=footer><div>x</font>y</div>",
+        "<p><a href=\"https://beian.miit.gov.cn\">a<div>b</div>c",
+        "<svg><style>.a{}</style><text>svg 文本</text></svg>",
+        "<body hidden>",
+        "<textarea>京ICP备1 </textarea>",
+        "<form><form hidden>x</form></form>",
+        "<form><div></form>y</div>",
+        "<li><div hidden><li>z",
+        "&notit; &amp &#128; &#0; \u{0}",
+        "<title>second</title>",
+        "<meta http-equiv=refresh content=\"0;url=/x\">",
+        "</p></br><p>",
+    ] {
+        let html = page(&format!("{odd}{}", filler(3000)), LINKED);
+        same(&html, SMALL);
+        let html = page(&format!("{}{odd}", filler(3000)), LINKED);
+        same(&html, SMALL);
+    }
+}
+
+/// Pieces of tag soup the proptest joins.
+fn piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("<div>".to_string()),
+        Just("</div>".to_string()),
+        Just("<p>".to_string()),
+        Just("</p>".to_string()),
+        Just("<span hidden>".to_string()),
+        Just("<div style='display:none'>".to_string()),
+        Just("</span>".to_string()),
+        Just("<a href=\"https://beian.miit.gov.cn\">".to_string()),
+        Just("<a href=/x>".to_string()),
+        Just("</a>".to_string()),
+        Just("<b>".to_string()),
+        Just("</b>".to_string()),
+        Just("<li>".to_string()),
+        Just("<ul>".to_string()),
+        Just("</ul>".to_string()),
+        Just("<footer>".to_string()),
+        Just("</footer>".to_string()),
+        Just("<table><tr><td>".to_string()),
+        Just("</table>".to_string()),
+        Just("<!-- c -->".to_string()),
+        Just("<script>x<y</script>".to_string()),
+        Just("<br>".to_string()),
+        Just("<h2>".to_string()),
+        Just("</h2>".to_string()),
+        Just("<form>".to_string()),
+        Just("</form>".to_string()),
+        Just("&amp;&nbsp;".to_string()),
+        Just("<".to_string()),
+        "[a-z 星河科技公司。]{0,30}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn tag_soup_window_agrees_with_whole(
+        soup in proptest::collection::vec(piece(), 0..120),
+        at in 0usize..120,
+        linked in any::<bool>(),
+    ) {
+        let mut soup = soup;
+        let number = if linked { LINKED.to_string() } else { "京ICP备12345678号-1".to_string() };
+        let at = at.min(soup.len());
+        soup.insert(at, number);
+        let body: String = soup.concat();
+        let html = format!("{HEAD}{}{body}{}", filler(1500), filler(800));
+        let full = analyse_with(&html, WHOLE);
+        let mut windowed = analyse_with(&html, SMALL);
+        windowed.analysis = AnalysisPath::Full;
+        prop_assert_eq!(&windowed.numbers, &full.numbers);
+        prop_assert_eq!(&windowed.title, &full.title);
+        prop_assert_eq!(windowed, full);
+    }
+}
