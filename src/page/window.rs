@@ -96,6 +96,10 @@ pub(crate) fn plan(html: &str, limits: Limits) -> Option<Plan> {
 }
 
 /// Elements the model does not follow: the page is parsed whole when the body has one.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read through kind_of, which a test keeps in step")
+)]
 const UNSUPPORTED: &[&str] = &[
     "html",
     "body",
@@ -145,19 +149,35 @@ const UNSUPPORTED: &[&str] = &[
 ];
 
 /// Raw-text elements whose content the walk never shows.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read through kind_of, which a test keeps in step")
+)]
 const RAW_HIDDEN: &[&str] = &["script", "style", "noscript", "iframe"];
 
 /// Elements without content.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read through kind_of, which a test keeps in step")
+)]
 const VOID: &[&str] = &[
     "area", "br", "embed", "img", "input", "wbr", "hr", "param", "source", "track", "link",
 ];
 
 /// Formatting elements (kept in html5ever's list of active formatting elements).
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read through kind_of, which a test keeps in step")
+)]
 const FORMATTING: &[&str] = &[
     "a", "b", "big", "code", "em", "font", "i", "s", "small", "strike", "strong", "tt", "u",
 ];
 
 /// Start tags that close an open `<p>` first.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read through kind_of, which a test keeps in step")
+)]
 const CLOSES_P: &[&str] = &[
     "address",
     "article",
@@ -199,6 +219,10 @@ const CLOSES_P: &[&str] = &[
 ];
 
 /// End tags handled as "pop to the element when it is in scope".
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read through kind_of, which a test keeps in step")
+)]
 const BLOCK_END: &[&str] = &[
     "address",
     "article",
@@ -228,6 +252,10 @@ const BLOCK_END: &[&str] = &[
 ];
 
 /// html5ever's special elements (those an unmatched end tag cannot close through).
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read through kind_of, which a test keeps in step")
+)]
 const SPECIAL: &[&str] = &[
     "address",
     "area",
@@ -279,9 +307,184 @@ const SPECIAL: &[&str] = &[
 ];
 
 /// Start tags inserted without reopening formatting elements first.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read through kind_of, which a test keeps in step")
+)]
 const NO_RECONSTRUCT: &[&str] = &["param", "source", "track", "link"];
 
 const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
+
+/// What the model needs to know of a tag name, as bits.
+mod kind {
+    pub const UNSUPPORTED: u16 = 1;
+    pub const RAW_HIDDEN: u16 = 1 << 1;
+    pub const VOID: u16 = 1 << 2;
+    pub const FORMATTING: u16 = 1 << 3;
+    pub const CLOSES_P: u16 = 1 << 4;
+    pub const BLOCK_END: u16 = 1 << 5;
+    pub const SPECIAL: u16 = 1 << 6;
+    pub const HEADING: u16 = 1 << 7;
+    pub const NO_RECONSTRUCT: u16 = 1 << 8;
+}
+
+/// The kind bits of a tag name: the union of the lists above that name it (a `match`, so
+/// the compiler dispatches on length first; `kinds_match_the_lists` keeps it in step).
+fn kind_of(name: &str) -> u16 {
+    match name {
+        "a" => kind::FORMATTING,
+        "address" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "applet" => kind::UNSUPPORTED,
+        "area" => kind::VOID | kind::SPECIAL,
+        "article" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "aside" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "b" => kind::FORMATTING,
+        "base" => kind::UNSUPPORTED,
+        "basefont" => kind::UNSUPPORTED,
+        "bgsound" => kind::UNSUPPORTED,
+        "big" => kind::FORMATTING,
+        "blockquote" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "body" => kind::UNSUPPORTED,
+        "br" => kind::VOID | kind::SPECIAL,
+        "button" => kind::UNSUPPORTED,
+        "caption" => kind::UNSUPPORTED,
+        "center" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "code" => kind::FORMATTING,
+        "col" => kind::UNSUPPORTED,
+        "colgroup" => kind::UNSUPPORTED,
+        "dd" => kind::CLOSES_P | kind::SPECIAL,
+        "details" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "dialog" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "dir" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "div" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "dl" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "dt" => kind::CLOSES_P | kind::SPECIAL,
+        "em" => kind::FORMATTING,
+        "embed" => kind::VOID | kind::SPECIAL,
+        "fieldset" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "figcaption" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "figure" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "font" => kind::FORMATTING,
+        "footer" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "form" => kind::CLOSES_P | kind::SPECIAL,
+        "frame" => kind::UNSUPPORTED,
+        "frameset" => kind::UNSUPPORTED,
+        "h1" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
+        "h2" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
+        "h3" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
+        "h4" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
+        "h5" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
+        "h6" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
+        "head" => kind::UNSUPPORTED,
+        "header" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "hgroup" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "hr" => kind::VOID | kind::CLOSES_P | kind::SPECIAL,
+        "html" => kind::UNSUPPORTED,
+        "i" => kind::FORMATTING,
+        "iframe" => kind::RAW_HIDDEN,
+        "image" => kind::UNSUPPORTED,
+        "img" => kind::VOID | kind::SPECIAL,
+        "input" => kind::VOID | kind::SPECIAL,
+        "isindex" => kind::UNSUPPORTED,
+        "keygen" => kind::UNSUPPORTED,
+        "li" => kind::CLOSES_P | kind::SPECIAL,
+        "link" => kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT,
+        "listing" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "main" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "marquee" => kind::UNSUPPORTED,
+        "math" => kind::UNSUPPORTED,
+        "menu" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "meta" => kind::UNSUPPORTED,
+        "nav" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "nobr" => kind::UNSUPPORTED,
+        "noembed" => kind::UNSUPPORTED,
+        "noframes" => kind::UNSUPPORTED,
+        "noscript" => kind::RAW_HIDDEN,
+        "object" => kind::UNSUPPORTED,
+        "ol" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "optgroup" => kind::UNSUPPORTED,
+        "option" => kind::UNSUPPORTED,
+        "p" => kind::CLOSES_P | kind::SPECIAL,
+        "param" => kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT,
+        "plaintext" => kind::UNSUPPORTED,
+        "pre" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "rb" => kind::UNSUPPORTED,
+        "rp" => kind::UNSUPPORTED,
+        "rt" => kind::UNSUPPORTED,
+        "rtc" => kind::UNSUPPORTED,
+        "s" => kind::FORMATTING,
+        "script" => kind::RAW_HIDDEN,
+        "search" => kind::UNSUPPORTED,
+        "section" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "select" => kind::UNSUPPORTED,
+        "small" => kind::FORMATTING,
+        "source" => kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT,
+        "strike" => kind::FORMATTING,
+        "strong" => kind::FORMATTING,
+        "style" => kind::RAW_HIDDEN,
+        "summary" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "svg" => kind::UNSUPPORTED,
+        "table" => kind::UNSUPPORTED,
+        "tbody" => kind::UNSUPPORTED,
+        "td" => kind::UNSUPPORTED,
+        "template" => kind::UNSUPPORTED,
+        "textarea" => kind::UNSUPPORTED,
+        "tfoot" => kind::UNSUPPORTED,
+        "th" => kind::UNSUPPORTED,
+        "thead" => kind::UNSUPPORTED,
+        "title" => kind::UNSUPPORTED,
+        "tr" => kind::UNSUPPORTED,
+        "track" => kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT,
+        "tt" => kind::FORMATTING,
+        "u" => kind::FORMATTING,
+        "ul" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        "wbr" => kind::VOID | kind::SPECIAL,
+        "xmp" => kind::UNSUPPORTED,
+        _ => 0,
+    }
+}
+
+/// A lower-case ASCII tag name, kept inline (the model gives up on longer names).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Name {
+    bytes: [u8; 24],
+    len: u8,
+}
+
+impl Name {
+    fn new(raw: &[u8]) -> Option<Name> {
+        if raw.len() > 24 || raw.iter().any(|b| *b == 0 || !b.is_ascii()) {
+            return None;
+        }
+        let mut bytes = [0; 24];
+        for (to, from) in bytes.iter_mut().zip(raw) {
+            *to = from.to_ascii_lowercase();
+        }
+        Some(Name {
+            bytes,
+            len: raw.len() as u8,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    fn is_named(&self, name: &str) -> bool {
+        self.bytes() == name.as_bytes()
+    }
+
+    fn as_str(&self) -> &str {
+        let bytes = self.bytes.get(..usize::from(self.len)).unwrap_or(&[]);
+        std::str::from_utf8(bytes).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Finds the end of the first `<body>` start tag when nothing before it can put content in
 /// the body (only head elements, whitespace, comments and a doctype).
@@ -306,7 +509,9 @@ fn head_end(html: &str) -> Option<usize> {
                 "body" if !hidden => return Some(end),
                 "html" if !hidden => pos = end,
                 "head" | "meta" | "link" => pos = end,
-                "title" | "script" | "style" | "noscript" => pos = raw_end(bytes, end, &name)?,
+                "title" | "script" | "style" | "noscript" => {
+                    pos = raw_end(bytes, end, name.as_str())?
+                }
                 _ => return None,
             },
         }
@@ -320,12 +525,12 @@ enum Token {
     /// The `<` is text.
     Text,
     Start {
-        name: String,
+        name: Name,
         end: usize,
         hidden: bool,
     },
     End {
-        name: String,
+        name: Name,
         end: usize,
     },
 }
@@ -376,19 +581,12 @@ fn comment_end(bytes: &[u8], from: usize) -> Option<usize> {
 }
 
 /// A lower-case tag name starting at `from`, and where it ends.
-fn tag_name(bytes: &[u8], from: usize) -> Option<(String, usize)> {
+fn tag_name(bytes: &[u8], from: usize) -> Option<(Name, usize)> {
     let rest = bytes.get(from..)?;
     let len = rest
         .iter()
         .position(|b| b.is_ascii_whitespace() || *b == b'/' || *b == b'>')?;
-    let name = rest.get(..len)?;
-    if name.iter().any(|b| *b == 0 || !b.is_ascii()) {
-        return None;
-    }
-    Some((
-        String::from_utf8_lossy(name).to_ascii_lowercase(),
-        from + len,
-    ))
+    Some((Name::new(rest.get(..len)?)?, from + len))
 }
 
 /// Reads attributes up to the closing `>`: where the tag ends and whether it hides its content
@@ -458,7 +656,7 @@ fn attribute_value(bytes: &[u8], i: usize) -> Option<(&[u8], usize)> {
 
 /// Whether a style value hides the element; `None` when a character reference could hide it.
 fn style_hides(value: &[u8]) -> Option<bool> {
-    if value.contains(&b'&') || value.contains(&0) {
+    if value.iter().any(|b| *b == b'&' || *b == 0 || !b.is_ascii()) {
         return None;
     }
     let compact: Vec<u8> = value
@@ -525,14 +723,19 @@ fn find_seq(needle: &[u8], hay: &[u8]) -> Option<usize> {
 /// An element the model holds open.
 #[derive(Debug, Clone)]
 struct Open {
-    name: String,
+    name: Name,
+    kind: u16,
     tag: Range<usize>,
     hidden: bool,
 }
 
 impl Open {
     fn is(&self, names: &[&str]) -> bool {
-        names.contains(&self.name.as_str())
+        names.iter().any(|n| self.name.is_named(n))
+    }
+
+    fn has(&self, kind: u16) -> bool {
+        self.kind & kind != 0
     }
 }
 
@@ -651,7 +854,7 @@ impl<'a> BodyScan<'a> {
         let mut chars = text.char_indices();
         while let Some((i, c)) = chars.next() {
             let c = match c {
-                '\0' => return None,
+                c if c.is_ascii_control() && !c.is_ascii_whitespace() => return None,
                 '&' => {
                     let (decoded, len) = char_ref(text.get(i..)?)?;
                     for _ in 1..len {
@@ -699,7 +902,7 @@ impl<'a> BodyScan<'a> {
             }
             Token::End { name, .. } if matches!(name.as_str(), "body" | "html") => None,
             Token::End { name, end } => {
-                self.end_tag(&name)?;
+                self.end_tag(name.as_str())?;
                 Some(end)
             }
             Token::Start { name, end, hidden } => {
@@ -714,7 +917,7 @@ impl<'a> BodyScan<'a> {
         let clean = self.hidden == 0
             && self.pending.is_empty()
             && self.markers.idle()
-            && (!self.form_pointer || self.stack.iter().any(|o| o.name == "form"));
+            && (!self.form_pointer || self.stack.iter().any(|o| o.name.is_named("form")));
         let spaced = self
             .recent
             .back()
@@ -743,37 +946,45 @@ impl<'a> BodyScan<'a> {
         self.best.take().filter(|c| c.at <= limit)
     }
 
-    fn start_tag(&mut self, name: String, tag: Range<usize>, hidden: bool) -> Option<usize> {
+    fn start_tag(&mut self, name: Name, tag: Range<usize>, hidden: bool) -> Option<usize> {
         let end = tag.end;
         let n = name.as_str();
-        if UNSUPPORTED.contains(&n) {
+        let k = kind_of(n);
+        if k & kind::UNSUPPORTED != 0 {
             return None;
         }
-        if RAW_HIDDEN.contains(&n) {
+        if k & kind::RAW_HIDDEN != 0 {
             return raw_end(self.bytes, end, n);
         }
         if n == "form" && self.form_pointer {
             return Some(end);
         }
-        if CLOSES_P.contains(&n) {
+        if k & kind::CLOSES_P != 0 {
             self.close_p()?;
         }
         match n {
             "li" => self.close_list_item(&["li"])?,
             "dd" | "dt" => self.close_list_item(&["dd", "dt"])?,
             "form" => self.form_pointer = true,
-            _ if HEADINGS.contains(&n) && self.stack.last().is_some_and(|o| o.is(HEADINGS)) => {
+            _ if k & kind::HEADING != 0
+                && self.stack.last().is_some_and(|o| o.has(kind::HEADING)) =>
+            {
                 self.pop()?
             }
             "a" => self.close_open_a()?,
             _ => {}
         }
-        if !CLOSES_P.contains(&n) && !NO_RECONSTRUCT.contains(&n) {
+        if k & (kind::CLOSES_P | kind::NO_RECONSTRUCT) == 0 {
             self.reconstruct()?;
         }
-        if !VOID.contains(&n) {
+        if k & kind::VOID == 0 {
             self.hidden += usize::from(hidden);
-            self.stack.push(Open { name, tag, hidden });
+            self.stack.push(Open {
+                name,
+                kind: k,
+                tag,
+                hidden,
+            });
         }
         Some(end)
     }
@@ -784,7 +995,7 @@ impl<'a> BodyScan<'a> {
         if self.pending.is_empty() {
             return Some(());
         }
-        if self.stack.iter().any(|o| o.is(FORMATTING)) {
+        if self.stack.iter().any(|o| o.has(kind::FORMATTING)) {
             return None;
         }
         for open in std::mem::take(&mut self.pending) {
@@ -795,11 +1006,11 @@ impl<'a> BodyScan<'a> {
 
     /// A new `<a>` first closes an `<a>` still in the list of active formatting elements.
     fn close_open_a(&mut self) -> Option<()> {
-        if let Some(i) = self.pending.iter().rposition(|o| o.name == "a") {
+        if let Some(i) = self.pending.iter().rposition(|o| o.name.is_named("a")) {
             self.pending.remove(i);
             return Some(());
         }
-        match self.stack.iter().rposition(|o| o.name == "a") {
+        match self.stack.iter().rposition(|o| o.name.is_named("a")) {
             None => Some(()),
             Some(i) if i + 1 == self.stack.len() => self.pop_explicit(),
             Some(_) => None,
@@ -818,10 +1029,10 @@ impl<'a> BodyScan<'a> {
     fn close_list_item(&mut self, names: &[&str]) -> Option<()> {
         for open in self.stack.iter().rev() {
             if open.is(names) {
-                let name = open.name.clone();
-                return self.pop_until(&name);
+                let name = open.name;
+                return self.pop_until(name.as_str());
             }
-            if open.is(SPECIAL) && !open.is(&["address", "div", "p"]) {
+            if open.has(kind::SPECIAL) && !open.is(&["address", "div", "p"]) {
                 break;
             }
         }
@@ -829,22 +1040,19 @@ impl<'a> BodyScan<'a> {
     }
 
     fn end_tag(&mut self, name: &str) -> Option<()> {
-        if UNSUPPORTED.contains(&name) || RAW_HIDDEN.contains(&name) {
+        let k = kind_of(name);
+        if k & (kind::UNSUPPORTED | kind::RAW_HIDDEN) != 0 {
             return None;
         }
         match name {
-            "p" | "br" => {
-                if name == "br" {
-                    return self.reconstruct();
-                }
-                self.close_p()
-            }
+            "br" => self.reconstruct(),
+            "p" => self.close_p(),
             "li" => self.close_in_scope(&["li"], &["ol", "ul"]),
             "dd" | "dt" => self.close_in_scope(&[name], &[]),
             "form" => self.end_form(),
-            _ if HEADINGS.contains(&name) => self.close_in_scope(HEADINGS, &[]),
-            _ if BLOCK_END.contains(&name) => self.close_in_scope(&[name], &[]),
-            _ if FORMATTING.contains(&name) => self.end_formatting(name),
+            _ if k & kind::HEADING != 0 => self.close_in_scope(HEADINGS, &[]),
+            _ if k & kind::BLOCK_END != 0 => self.close_in_scope(&[name], &[]),
+            _ if k & kind::FORMATTING != 0 => self.end_formatting(name),
             _ => self.end_other(name),
         }
     }
@@ -853,8 +1061,8 @@ impl<'a> BodyScan<'a> {
     fn close_in_scope(&mut self, names: &[&str], extra_scope: &[&str]) -> Option<()> {
         for open in self.stack.iter().rev() {
             if open.is(names) {
-                let name = open.name.clone();
-                return self.pop_until(&name);
+                let name = open.name;
+                return self.pop_until(name.as_str());
             }
             if open.is(extra_scope) {
                 return Some(());
@@ -866,7 +1074,7 @@ impl<'a> BodyScan<'a> {
     /// `</form>` removes the form element wherever it is, leaving its children open.
     fn end_form(&mut self) -> Option<()> {
         self.form_pointer = false;
-        let Some(i) = self.stack.iter().rposition(|o| o.name == "form") else {
+        let Some(i) = self.stack.iter().rposition(|o| o.name.is_named("form")) else {
             return Some(());
         };
         if self
@@ -885,8 +1093,8 @@ impl<'a> BodyScan<'a> {
     /// The simple cases of the adoption agency: the element is the current node, or it was
     /// already closed implicitly.
     fn end_formatting(&mut self, name: &str) -> Option<()> {
-        let pending = self.pending.iter().rposition(|o| o.name == name);
-        let open = self.stack.iter().rposition(|o| o.name == name);
+        let pending = self.pending.iter().rposition(|o| o.name.is_named(name));
+        let open = self.stack.iter().rposition(|o| o.name.is_named(name));
         match (pending, open) {
             (Some(_), Some(_)) => None,
             (Some(i), None) => {
@@ -903,10 +1111,10 @@ impl<'a> BodyScan<'a> {
     /// nearer.
     fn end_other(&mut self, name: &str) -> Option<()> {
         for open in self.stack.iter().rev() {
-            if open.name == name {
+            if open.name.is_named(name) {
                 return self.pop_until(name);
             }
-            if open.is(SPECIAL) {
+            if open.has(kind::SPECIAL) {
                 return Some(());
             }
         }
@@ -915,7 +1123,7 @@ impl<'a> BodyScan<'a> {
 
     fn in_scope(&self, name: &str, extra_scope: &[&str]) -> bool {
         for open in self.stack.iter().rev() {
-            if open.name == name {
+            if open.name.is_named(name) {
                 return true;
             }
             if open.is(extra_scope) {
@@ -930,10 +1138,10 @@ impl<'a> BodyScan<'a> {
     fn pop_until(&mut self, name: &str) -> Option<()> {
         while let Some(open) = self.stack.pop() {
             self.hidden -= usize::from(open.hidden);
-            if open.name == name {
+            if open.name.is_named(name) {
                 return Some(());
             }
-            if open.is(FORMATTING) {
+            if open.has(kind::FORMATTING) {
                 if open.hidden {
                     return None;
                 }
@@ -946,7 +1154,7 @@ impl<'a> BodyScan<'a> {
     fn pop(&mut self) -> Option<()> {
         let open = self.stack.pop()?;
         self.hidden -= usize::from(open.hidden);
-        if open.is(FORMATTING) {
+        if open.has(kind::FORMATTING) {
             return None;
         }
         Some(())
@@ -1030,4 +1238,35 @@ fn named_ref(name: &str) -> Option<char> {
         "rsquo" => '’',
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_match_the_lists() {
+        let lists: [(&[&str], u16); 9] = [
+            (UNSUPPORTED, kind::UNSUPPORTED),
+            (RAW_HIDDEN, kind::RAW_HIDDEN),
+            (VOID, kind::VOID),
+            (FORMATTING, kind::FORMATTING),
+            (CLOSES_P, kind::CLOSES_P),
+            (BLOCK_END, kind::BLOCK_END),
+            (SPECIAL, kind::SPECIAL),
+            (HEADINGS, kind::HEADING),
+            (NO_RECONSTRUCT, kind::NO_RECONSTRUCT),
+        ];
+        for (names, bit) in lists {
+            for name in names {
+                assert_ne!(kind_of(name) & bit, 0, "{name}");
+            }
+        }
+        for (name, bits) in [
+            ("span", 0),
+            ("div", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        ] {
+            assert_eq!(kind_of(name), bits, "{name}");
+        }
+    }
 }

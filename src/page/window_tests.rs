@@ -296,3 +296,25 @@ proptest! {
         prop_assert_eq!(windowed, full);
     }
 }
+
+#[test]
+#[ignore = "timing, run in release by hand"]
+fn timing() {
+    let html = fixture::page(1_500_000);
+    let time = |label: &str, f: &dyn Fn()| {
+        let started = std::time::Instant::now();
+        for _ in 0..20 {
+            f();
+        }
+        let each = started.elapsed() / 20;
+        eprintln!(
+            "{label}: {each:?}, {:.0} MB/s",
+            html.len() as f64 / each.as_secs_f64() / 1e6
+        );
+    };
+    time("guard", &|| drop(guard::guard(&html)));
+    time("plan", &|| {
+        drop(super::window::plan(&html, Limits::default()))
+    });
+    time("analyse", &|| drop(analyse(&html)));
+}
