@@ -248,11 +248,10 @@ impl World {
                 ips.push(*ip);
             }
         }
-        let (http_port, https_port) = free_ports(&ips).await;
+        let (http_port, https_port, listeners) = bind_web(&ips).await;
 
         let tls = Arc::new(tls_config(&ca, &spec));
-        for ip in &ips {
-            let http = TcpListener::bind((*ip, http_port)).await.unwrap();
+        for (http, https) in listeners {
             tasks.push(tokio::spawn(serve(
                 http,
                 None,
@@ -260,7 +259,6 @@ impl World {
                 connections.clone(),
                 Vec::new(),
             )));
-            let https = TcpListener::bind((*ip, https_port)).await.unwrap();
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
             tasks.push(tokio::spawn(serve(
                 https,
@@ -327,31 +325,32 @@ impl World {
     }
 }
 
-/// Finds a port free for both HTTP and HTTPS on every address.
-async fn free_ports(ips: &[IpAddr]) -> (u16, u16) {
-    for _ in 0..50 {
-        let a = TcpListener::bind((ips[0], 0))
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let b = TcpListener::bind((ips[0], 0))
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut free = a != b;
-        for ip in ips {
-            free &= std::net::TcpListener::bind((*ip, a)).is_ok()
-                && std::net::TcpListener::bind((*ip, b)).is_ok();
+/// Binds an HTTP and an HTTPS listener on every address, on one port pair shared by all
+/// addresses. Ports are taken, not merely checked, so parallel tests cannot steal them; a
+/// pair busy on some address is let go and another is tried.
+async fn bind_web(ips: &[IpAddr]) -> (u16, u16, Vec<(TcpListener, TcpListener)>) {
+    for _ in 0..100 {
+        let first_http = TcpListener::bind((ips[0], 0)).await.unwrap();
+        let first_https = TcpListener::bind((ips[0], 0)).await.unwrap();
+        let (a, b) = (
+            first_http.local_addr().unwrap().port(),
+            first_https.local_addr().unwrap().port(),
+        );
+        let mut listeners = vec![(first_http, first_https)];
+        for ip in &ips[1..] {
+            match (
+                TcpListener::bind((*ip, a)).await,
+                TcpListener::bind((*ip, b)).await,
+            ) {
+                (Ok(http), Ok(https)) => listeners.push((http, https)),
+                _ => break,
+            }
         }
-        if free {
-            return (a, b);
+        if listeners.len() == ips.len() {
+            return (a, b, listeners);
         }
     }
-    panic!("no free port pair on {ips:?}");
+    panic!("no port pair free on every one of {ips:?}");
 }
 
 fn tls_config(ca: &TestCa, spec: &WorldSpec) -> rustls::ServerConfig {
