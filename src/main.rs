@@ -336,8 +336,11 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ICP_AUDIT_LOG")
         .unwrap_or_else(|_| "warn,icp_audit=info".into());
+    use std::io::IsTerminal;
+
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
