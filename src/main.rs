@@ -312,7 +312,24 @@ fn default_concurrency() -> usize {
     (64 * cores).min(256)
 }
 
+/// Caps glibc's malloc arenas at two (unless MALLOC_ARENA_MAX is set): with one arena per
+/// worker thread, a long run's peak memory kept growing with its length; measured on 10k and
+/// 100k sites, two arenas cut peak RSS by a fifth at no cost in speed (benches/README.md).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only changes allocator tuning; it is called before any thread starts.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     init_tracing();
     match run(cli) {
