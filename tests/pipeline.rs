@@ -41,7 +41,8 @@ fn zone() -> String {
      dangling IN CNAME nowhere.test.\n\
      private IN A 10.0.0.5\n\
      metadata IN A 169.254.169.254\n\
-     page IN A 127.0.0.1\n"
+     page IN A 127.0.0.1\n\
+     refused IN A 127.0.0.253\n"
         .to_string()
 }
 
@@ -134,9 +135,15 @@ async fn silent_resolver_is_inconclusive_never_a_finding() {
 async fn refused_connection_is_unreachable() {
     let w = world(vec![]).await;
     let mut opts = options(&w);
-    opts.fetch.http_port = support::refused_port(IpAddr::from([127, 0, 0, 1])).await;
-    opts.fetch.https_port = support::refused_port(IpAddr::from([127, 0, 0, 1])).await;
-    let r = Auditor::new(opts).unwrap().audit(record("good.test")).await;
+    // 127.0.0.253 is an address no other test listens on, so the closed ports stay closed.
+    let unused = IpAddr::from([127, 0, 0, 253]);
+    opts.cloud.add_text("test", "127.0.0.253/32").unwrap();
+    opts.fetch.http_port = support::refused_port(unused).await;
+    opts.fetch.https_port = support::refused_port(unused).await;
+    let r = Auditor::new(opts)
+        .unwrap()
+        .audit(record("refused.test"))
+        .await;
     assert_eq!(codes(&r), vec!["WEB-06"]);
     assert_eq!(r.verdict.findings[0].fact, "connection_refused");
     assert_eq!(

@@ -682,17 +682,13 @@ pub fn router_from_dir(dir: &std::path::Path) -> std::io::Result<Router> {
     }))
 }
 
-/// A refused port: bound, then closed, so connections to it are refused.
+/// A refused port: bound, then closed, so connections to it are refused. Use an address no
+/// other test listens on, or a parallel test may be given the same port.
 pub async fn refused_port(ip: IpAddr) -> u16 {
     let listener = TcpListener::bind((ip, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     port
-}
-
-/// Connects to nothing; kept so `TcpStream` stays in scope for tests that dial by hand.
-pub async fn dial(addr: SocketAddr) -> std::io::Result<TcpStream> {
-    TcpStream::connect(addr).await
 }
 
 /// What a scripted name server does with one query.
