@@ -260,25 +260,15 @@ impl History {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT o.identity, o.domain, o.code, o.fact, o.severity, o.evidence, o.first_seen FROM observations o
+                "SELECT o.identity, o.domain, o.code, o.fact, o.severity, o.evidence, 'resolved', o.first_seen
+                 FROM observations o
                  JOIN audited a ON a.run_id = ?2 AND a.domain = o.domain AND a.decided
                  WHERE o.run_id = ?1
                    AND NOT EXISTS (SELECT 1 FROM observations n WHERE n.run_id = ?2 AND n.identity = o.identity)",
             )
             .map_err(self.err())?;
         let rows = stmt
-            .query_map(params![previous, run], |r| {
-                Ok(StoredFinding {
-                    identity: r.get(0)?,
-                    domain: r.get(1)?,
-                    code: r.get(2)?,
-                    fact: r.get(3)?,
-                    severity: r.get(4)?,
-                    evidence: r.get(5)?,
-                    status: Status::Resolved,
-                    first_seen: r.get(6)?,
-                })
-            })
+            .query_map(params![previous, run], stored_finding)
             .map_err(self.err())?;
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
@@ -338,22 +328,24 @@ impl History {
             .conn
             .prepare("SELECT identity, domain, code, fact, severity, evidence, status, first_seen FROM observations WHERE run_id = ?1 ORDER BY domain, code")
             .map_err(self.err())?;
-        let rows = stmt
-            .query_map([run], |r| {
-                Ok(StoredFinding {
-                    identity: r.get(0)?,
-                    domain: r.get(1)?,
-                    code: r.get(2)?,
-                    fact: r.get(3)?,
-                    severity: r.get(4)?,
-                    evidence: r.get(5)?,
-                    status: Status::parse(&r.get::<_, String>(6)?),
-                    first_seen: r.get(7)?,
-                })
-            })
-            .map_err(self.err())?;
+        let rows = stmt.query_map([run], stored_finding).map_err(self.err())?;
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
+}
+
+/// A [`StoredFinding`] from a row of `identity, domain, code, fact, severity, evidence,
+/// status, first_seen`.
+fn stored_finding(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFinding> {
+    Ok(StoredFinding {
+        identity: r.get(0)?,
+        domain: r.get(1)?,
+        code: r.get(2)?,
+        fact: r.get(3)?,
+        severity: r.get(4)?,
+        evidence: r.get(5)?,
+        status: Status::parse(&r.get::<_, String>(6)?),
+        first_seen: r.get(7)?,
+    })
 }
 
 const SCHEMA_V1: &str = "

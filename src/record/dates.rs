@@ -143,7 +143,8 @@ fn judge(column: &ExpiryColumn, day: Date, ctx: &RecordContext) -> Option<Findin
     }
 }
 
-fn days(n: i64) -> String {
+/// `1 day`, `3 days`.
+pub(crate) fn days(n: i64) -> String {
     if n == 1 {
         "1 day".to_string()
     } else {

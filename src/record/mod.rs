@@ -41,7 +41,7 @@ pub fn check_record(record: &FilingRecord, ctx: &RecordContext) -> Verdict {
 
 /// The severity the catalogue gives a notice; the catalogue test proves every code a check
 /// raises is there, so the fallback is never used in a tested build.
-fn notice_severity(code: &str) -> Severity {
+pub(crate) fn notice_severity(code: &str) -> Severity {
     Catalogue::embedded()
         .get(code)
         .map_or(Severity::Medium, |notice| notice.severity)

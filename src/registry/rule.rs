@@ -12,12 +12,13 @@
 use std::str::FromStr;
 
 use super::{RegistryEvidence, RegistryOutcome};
-use crate::catalogue::Catalogue;
+
 use crate::codes;
 use crate::date::Date;
 use crate::finding::{Finding, Inconclusive, Reason, Severity, Verdict};
 use crate::inventory::FilingRecord;
-use crate::record::dates::{ExpiryStatus, expiry_status};
+use crate::record::dates::{ExpiryStatus, days, expiry_status};
+use crate::record::notice_severity;
 
 /// The name of the registry checks in inconclusive results.
 pub const REGISTRY_CHECK: &str = "registry";
@@ -137,21 +138,6 @@ fn unavailable(evidence: &RegistryEvidence, why: &str) -> Inconclusive {
         evidence.registrable, evidence.detail, evidence.source
     );
     Inconclusive::new(REGISTRY_CHECK, Reason::RegistryUnavailable, detail)
-}
-
-/// The catalogue's severity for a notice; the catalogue test proves both codes exist.
-fn notice_severity(code: &str) -> Severity {
-    Catalogue::embedded()
-        .get(code)
-        .map_or(Severity::High, |notice| notice.severity)
-}
-
-fn days(n: i64) -> String {
-    if n == 1 {
-        "1 day".to_string()
-    } else {
-        format!("{n} days")
-    }
 }
 
 #[cfg(test)]
