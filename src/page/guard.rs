@@ -10,8 +10,8 @@
 //! [`MAX_ATTRIBUTES`] are cut. Pages that stay within the limits pass through untouched.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
+use memchr::memmem;
 use serde::Serialize;
 
 /// Most elements open at once (by the guard's count) before further start tags are dropped.
@@ -30,69 +30,94 @@ const HEADROOM: usize = 16;
 /// Depth from which end tags that close nothing are dropped (each would cost a scope walk).
 const DEEP: usize = 64;
 
-/// Elements that never hold content.
-const VOID: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
-    "source", "track", "wbr", "frame", "basefont", "bgsound", "image",
-];
+/// What the guard's model needs to know of a tag name, as bits; the sibling group (the
+/// elements whose start tag closes an open one of the same group, `<li><li>`) sits above them.
+mod kind {
+    /// Never holds content.
+    pub const VOID: u16 = 1;
+    /// Content is raw text up to the end tag.
+    pub const RAW_TEXT: u16 = 1 << 1;
+    /// Merged by the parser into the one already open (`html`, `head`, `body`): not counted.
+    pub const MERGED: u16 = 1 << 2;
+    /// The start tag closes an open `<p>`.
+    pub const CLOSES_P: u16 = 1 << 3;
+    /// The start tag is kept past the depth limit even without attributes.
+    pub const MATTERS: u16 = 1 << 4;
+    /// The rest of the document is text.
+    pub const PLAINTEXT: u16 = 1 << 5;
+    /// Shift of the sibling group number (0 is none).
+    pub const GROUP_SHIFT: u16 = 8;
+}
 
-/// Elements whose content is raw text up to their end tag.
-const RAW_TEXT: &[&str] = &[
-    "script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title",
-];
+/// The kind bits of a lower-case tag name.
+fn kind_of(name: &[u8]) -> u16 {
+    use kind::*;
+    let group = |g: u16| g << GROUP_SHIFT;
+    match name {
+        b"area" | b"br" | b"col" | b"embed" | b"img" | b"input" | b"keygen" | b"link" | b"meta"
+        | b"param" | b"source" | b"track" | b"wbr" | b"frame" | b"basefont" | b"bgsound"
+        | b"image" | b"base" => VOID,
+        b"hr" => VOID | CLOSES_P,
+        b"script" | b"style" | b"xmp" | b"iframe" | b"noembed" | b"noframes" | b"noscript"
+        | b"textarea" | b"title" => RAW_TEXT,
+        b"html" | b"head" | b"body" => MERGED,
+        b"plaintext" => PLAINTEXT,
+        b"li" => group(1),
+        b"dt" | b"dd" => group(2),
+        b"p" => group(3) | CLOSES_P,
+        b"option" | b"optgroup" => group(4),
+        b"td" | b"th" => group(5),
+        b"tr" => group(6),
+        b"tbody" | b"thead" | b"tfoot" => group(7),
+        b"rb" | b"rp" | b"rt" | b"rtc" => group(8),
+        b"footer" => CLOSES_P | MATTERS,
+        b"a" => MATTERS,
+        b"address" | b"article" | b"aside" | b"blockquote" | b"center" | b"details" | b"dialog"
+        | b"dir" | b"div" | b"dl" | b"fieldset" | b"figcaption" | b"figure" | b"form" | b"h1"
+        | b"h2" | b"h3" | b"h4" | b"h5" | b"h6" | b"header" | b"hgroup" | b"main" | b"menu"
+        | b"nav" | b"ol" | b"pre" | b"section" | b"summary" | b"table" | b"ul" => CLOSES_P,
+        _ => 0,
+    }
+}
 
-/// Elements the parser merges into the one already open: not counted.
-const MERGED: &[&str] = &["html", "head", "body"];
+/// A tag name as the guard compares it: a hash of its lower-case bytes (a collision only
+/// blurs a rough model) and its kind bits, so no tag costs an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Name {
+    hash: u64,
+    kind: u16,
+}
 
-/// Groups of elements whose start tag closes an open sibling of the same group (`<li><li>`).
-const SIBLINGS: &[&[&str]] = &[
-    &["li"],
-    &["dt", "dd"],
-    &["p"],
-    &["option", "optgroup"],
-    &["td", "th"],
-    &["tr"],
-    &["tbody", "thead", "tfoot"],
-    &["rb", "rp", "rt", "rtc"],
-];
+impl Name {
+    fn read(raw: &[u8]) -> Name {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut lower = [0u8; 10];
+        for (i, b) in raw.iter().enumerate() {
+            let b = b.to_ascii_lowercase();
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            if let Some(slot) = lower.get_mut(i) {
+                *slot = b;
+            }
+        }
+        let kind = match lower.get(..raw.len()) {
+            Some(short) => kind_of(short),
+            None => 0,
+        };
+        Name { hash, kind }
+    }
 
-/// Start tags that close an open `<p>`.
-const CLOSES_P: &[&str] = &[
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "center",
-    "details",
-    "dialog",
-    "dir",
-    "div",
-    "dl",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "footer",
-    "form",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "header",
-    "hgroup",
-    "hr",
-    "main",
-    "menu",
-    "nav",
-    "ol",
-    "p",
-    "pre",
-    "section",
-    "summary",
-    "table",
-    "ul",
-];
+    fn has(self, bits: u16) -> bool {
+        self.kind & bits != 0
+    }
+
+    fn group(self) -> u16 {
+        self.kind >> kind::GROUP_SHIFT
+    }
+
+    fn is_p(self) -> bool {
+        self.group() == 3
+    }
+}
 
 /// What the guard changed, kept as page evidence.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -133,16 +158,26 @@ struct Scan<'a> {
     html: &'a str,
     bytes: &'a [u8],
     pos: usize,
-    stack: Vec<String>,
-    open: HashMap<String, usize>,
+    stack: Vec<Open>,
     p_open: bool,
     edits: Vec<Edit>,
     report: MarkupGuard,
 }
 
+/// An element the model holds open: its name, and where the name is written in the page.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    name: Name,
+    at: usize,
+    len: usize,
+}
+
 /// A tag as read from the bytes.
 struct Tag {
-    name: String,
+    name: Name,
+    /// Where the name starts in the page, and its length.
+    name_at: usize,
+    name_len: usize,
     attributes: usize,
     /// Byte range of the whole tag, `<` to `>` inclusive.
     start: usize,
@@ -162,7 +197,6 @@ impl<'a> Scan<'a> {
             bytes: html.as_bytes(),
             pos: 0,
             stack: Vec::new(),
-            open: HashMap::new(),
             p_open: false,
             edits: Vec::new(),
             report,
@@ -170,7 +204,7 @@ impl<'a> Scan<'a> {
     }
 
     fn run(&mut self) {
-        while let Some(offset) = memchr(b'<', &self.bytes[self.pos..]) {
+        while let Some(offset) = memchr::memchr(b'<', &self.bytes[self.pos..]) {
             self.pos += offset;
             match self.bytes.get(self.pos + 1) {
                 Some(b'!') | Some(b'?') => self.skip_declaration(),
@@ -198,9 +232,9 @@ impl<'a> Scan<'a> {
     fn skip_declaration(&mut self) {
         let rest = &self.bytes[self.pos..];
         let end = if rest.starts_with(b"<!--") {
-            find(&rest[4..], b"-->").map(|i| i + 4 + 3)
+            memmem::find(&rest[4..], b"-->").map(|i| i + 4 + 3)
         } else {
-            memchr(b'>', rest).map(|i| i + 1)
+            memchr::memchr(b'>', rest).map(|i| i + 1)
         };
         self.pos = end.map_or(self.bytes.len(), |e| self.pos + e);
     }
@@ -209,11 +243,12 @@ impl<'a> Scan<'a> {
     fn read_tag(&mut self, end_tag: bool) -> Tag {
         let start = self.pos;
         let mut i = start + if end_tag { 2 } else { 1 };
-        let name_start = i;
+        let name_at = i;
         while i < self.bytes.len() && !is_tag_break(self.bytes[i]) {
             i += 1;
         }
-        let name = self.html[name_start..i].to_ascii_lowercase();
+        let name = Name::read(&self.bytes[name_at..i]);
+        let name_len = i - name_at;
 
         let mut attributes = 0;
         let mut excess_attributes = None;
@@ -235,6 +270,8 @@ impl<'a> Scan<'a> {
         self.pos = (i + 1).min(self.bytes.len());
         Tag {
             name,
+            name_at,
+            name_len,
             attributes,
             start,
             end: self.pos,
@@ -262,7 +299,7 @@ impl<'a> Scan<'a> {
         }
         match b.get(j) {
             Some(&quote @ (b'"' | b'\'')) => {
-                memchr(quote, &b[j + 1..]).map_or(b.len(), |k| j + 1 + k + 1)
+                memchr::memchr(quote, &b[j + 1..]).map_or(b.len(), |k| j + 1 + k + 1)
             }
             _ => {
                 while j < b.len() && b[j] != b'>' && !b[j].is_ascii_whitespace() {
@@ -275,23 +312,23 @@ impl<'a> Scan<'a> {
 
     /// Returns false when the rest of the document is plain text (`<plaintext>`).
     fn on_start_tag(&mut self, tag: Tag) -> bool {
-        let name = tag.name.clone();
-        if name == "plaintext" {
+        let name = tag.name;
+        if name.has(kind::PLAINTEXT) {
             return false;
         }
-        if RAW_TEXT.contains(&name.as_str()) {
+        if name.has(kind::RAW_TEXT) {
             self.cut_attributes(&tag);
-            self.skip_raw_text(&name);
+            self.skip_raw_text(tag.name_at, tag.name_len);
             return true;
         }
-        if name == "p" {
+        if name.is_p() {
             self.p_open = true;
         }
-        if VOID.contains(&name.as_str()) || MERGED.contains(&name.as_str()) {
+        if name.has(kind::VOID | kind::MERGED) {
             self.cut_attributes(&tag);
             return true;
         }
-        self.close_siblings(&name);
+        self.close_siblings(name);
         if self.stack.len() >= MAX_DEPTH && !matters(&tag) {
             self.drop_tag(&tag);
             self.report.dropped_start_tags += 1;
@@ -302,13 +339,16 @@ impl<'a> Scan<'a> {
             self.report.lifted_start_tags += 1;
         }
         self.cut_attributes(&tag);
-        *self.open.entry(name.clone()).or_default() += 1;
-        self.stack.push(name);
+        self.stack.push(Open {
+            name,
+            at: tag.name_at,
+            len: tag.name_len,
+        });
         true
     }
 
     fn on_end_tag(&mut self, tag: Tag) {
-        if tag.name == "p" {
+        if tag.name.is_p() {
             let closes_nothing = !self.p_open;
             self.p_open = false;
             if closes_nothing && self.stack.len() >= DEEP {
@@ -317,11 +357,11 @@ impl<'a> Scan<'a> {
             }
             return;
         }
-        if self.open.get(&tag.name).copied().unwrap_or(0) > 0 {
-            self.pop_to(&tag.name);
+        if self.stack.iter().any(|open| open.name == tag.name) {
+            self.pop_to(tag.name);
             return;
         }
-        let counted = !VOID.contains(&tag.name.as_str()) && !MERGED.contains(&tag.name.as_str());
+        let counted = !tag.name.has(kind::VOID | kind::MERGED);
         if counted && self.stack.len() >= DEEP {
             self.drop_tag(&tag);
             self.report.dropped_end_tags += 1;
@@ -329,53 +369,59 @@ impl<'a> Scan<'a> {
     }
 
     /// Models the parser closing an open `<p>`, `<li>`, `<td>`, … when a sibling starts.
-    fn close_siblings(&mut self, name: &str) {
-        let Some(top) = self.stack.last() else {
+    fn close_siblings(&mut self, name: Name) {
+        let Some(top) = self.stack.last().map(|open| open.name) else {
             return;
         };
-        let same_group = SIBLINGS
-            .iter()
-            .any(|g| g.contains(&name) && g.contains(&top.as_str()));
-        let closes_p = top == "p" && CLOSES_P.contains(&name);
-        let row_closes_cell = name == "tr" && matches!(top.as_str(), "td" | "th");
+        let same_group = name.group() != 0 && name.group() == top.group();
+        let closes_p = top.is_p() && name.has(kind::CLOSES_P);
+        let row_closes_cell = name.group() == 6 && top.group() == 5;
         if same_group || closes_p || row_closes_cell {
-            let top = top.clone();
-            self.pop_to(&top);
+            self.pop_to(top);
             if row_closes_cell {
                 self.close_siblings(name);
             }
         }
     }
 
-    fn pop_to(&mut self, name: &str) {
+    fn pop_to(&mut self, name: Name) {
         while let Some(top) = self.stack.pop() {
-            if let Some(count) = self.open.get_mut(&top) {
-                *count -= 1;
-            }
-            if top == name {
+            if top.name == name {
                 return;
             }
         }
     }
 
     /// Skips the text of a `<script>`, `<style>`, … to its end tag (which is left in place).
-    fn skip_raw_text(&mut self, name: &str) {
-        let closing = format!("</{name}");
-        let rest = &self.bytes[self.pos..];
-        self.pos = find_ignore_case(rest, closing.as_bytes())
-            .map_or(self.bytes.len(), |i| self.pos + i + closing.len());
+    fn skip_raw_text(&mut self, name_at: usize, name_len: usize) {
+        let name = &self.bytes[name_at..name_at + name_len];
+        let mut from = self.pos;
+        while let Some(i) = memmem::find(&self.bytes[from..], b"</") {
+            let at = from + i + 2;
+            let closes = self
+                .bytes
+                .get(at..at + name.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(name));
+            if closes {
+                self.pos = at + name.len();
+                return;
+            }
+            from = at;
+        }
+        self.pos = self.bytes.len();
     }
 
     /// Inserts the end tag of the deepest open element at `at`.
     fn close_top(&mut self, at: usize) {
-        let Some(top) = self.stack.last().cloned() else {
+        let Some(top) = self.stack.last().copied() else {
             return;
         };
-        self.pop_to(&top);
+        self.pop_to(top.name);
+        let name = self.html[top.at..top.at + top.len].to_ascii_lowercase();
         self.edits.push(Edit {
             start: at,
             end: at,
-            replacement: format!("</{top}>"),
+            replacement: format!("</{name}>"),
         });
     }
 
@@ -415,26 +461,12 @@ impl<'a> Scan<'a> {
 
 /// Whether a start tag carries something the analysis reads: a link, a footer, attributes.
 fn matters(tag: &Tag) -> bool {
-    tag.attributes > 0 || matches!(tag.name.as_str(), "a" | "footer")
+    tag.attributes > 0 || tag.name.has(kind::MATTERS)
 }
 
 /// Bytes that end a tag name.
 fn is_tag_break(b: u8) -> bool {
     b.is_ascii_whitespace() || b == b'/' || b == b'>'
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn find_ignore_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 /// Tuning of the plan; the defaults are for production, tests shrink them.
 #[derive(Debug, Clone, Copy)]
@@ -768,6 +769,52 @@ impl Markers {
     fn idle(&self) -> bool {
         self.icp == 0 && self.psb == 0
     }
+
+    /// What feeding a character none of whose folded forms is in a marker does.
+    fn reset(&mut self) {
+        self.icp = 0;
+        self.psb = 0;
+    }
+
+    /// Whether `c` (from U+0080 up) is plain: visible, with a non-empty folded form that holds
+    /// no character of a marker, so it only counts and resets the watch. Plain characters are
+    /// most of a page's text (CJK ideographs, CJK and full-width punctuation), and the table
+    /// spares them the compatibility fold.
+    fn is_plain(c: char) -> bool {
+        static PLAIN: LazyLock<Vec<u64>> = LazyLock::new(plain_table);
+        let Ok(code) = u16::try_from(u32::from(c)) else {
+            return false;
+        };
+        let code = usize::from(code);
+        PLAIN
+            .get(code / 64)
+            .is_some_and(|word| word & (1 << (code % 64)) != 0)
+    }
+}
+
+/// The bit table behind [`Markers::is_plain`], over the Basic Multilingual Plane (8 KiB),
+/// computed once from the same fold the number search uses.
+fn plain_table() -> Vec<u64> {
+    let mut table = vec![0u64; 0x10000 / 64];
+    let mut folded = String::new();
+    for code in 0x80..0x10000u32 {
+        let Some(c) = char::from_u32(code) else {
+            continue;
+        };
+        if c.is_whitespace() {
+            continue;
+        }
+        folded.clear();
+        crate::filing_number::fold_char(c, &mut folded);
+        let plain = !folded.is_empty()
+            && folded
+                .chars()
+                .all(|f| !Markers::ICP.contains(&f) && !Markers::PSB.contains(&f));
+        if plain {
+            table[code as usize / 64] |= 1 << (code % 64);
+        }
+    }
+    table
 }
 
 /// One step of matching a pattern without self-overlap.
@@ -851,22 +898,38 @@ impl<'a> BodyScan<'a> {
             return Some(None);
         }
         let text = self.html.get(from..to)?;
-        let mut chars = text.char_indices();
-        while let Some((i, c)) = chars.next() {
-            let c = match c {
-                c if c.is_ascii_control() && !c.is_ascii_whitespace() => return None,
-                '&' => {
-                    let (decoded, len) = char_ref(text.get(i..)?)?;
-                    for _ in 1..len {
-                        chars.next();
-                    }
-                    decoded
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            let (c, len) = match b {
+                b' ' | b'\t' | b'\n' | b'\r' | 0x0c => (None, 1),
+                b'&' => {
+                    let (decoded, chars) = char_ref(text.get(i..)?)?;
+                    let len = text.get(i..)?.chars().take(chars).map(char::len_utf8).sum();
+                    (Some(decoded), len)
                 }
-                c => c,
+                b'I' | b'i' | b'C' | b'c' | b'P' | b'p' => (Some(char::from(b)), 1),
+                0..0x20 | 0x7f => return None,
+                0..0x80 => {
+                    self.visible += 1;
+                    self.markers.reset();
+                    (None, 1)
+                }
+                _ => {
+                    let c = text.get(i..)?.chars().next()?;
+                    if Markers::is_plain(c) {
+                        self.visible += 1;
+                        self.markers.reset();
+                        (None, c.len_utf8())
+                    } else {
+                        (Some(c), c.len_utf8())
+                    }
+                }
             };
-            if self.visible_char(c) {
+            if c.is_some_and(|c| self.visible_char(c)) {
                 return Some(Some(from + i));
             }
+            i += len;
         }
         Some(None)
     }
@@ -1243,6 +1306,20 @@ fn named_ref(name: &str) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_characters_only_count() {
+        for c in ['中', '，', '。', '：', '©', 'é', '\u{80}'] {
+            assert!(Markers::is_plain(c), "{c:?} should be plain");
+        }
+        // Marker characters, full-width and compatibility forms that fold into them,
+        // whitespace, and characters beyond the table all take the full path.
+        for c in [
+            '公', '网', '安', '备', 'Ｉ', 'ｐ', 'Ⅰ', 'ℂ', '\u{3000}', '\u{a0}', '😀',
+        ] {
+            assert!(!Markers::is_plain(c), "{c:?} should not be plain");
+        }
+    }
 
     #[test]
     fn kinds_match_the_lists() {
