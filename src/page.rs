@@ -6,8 +6,9 @@
 //! encloses each character, then filing numbers and 公网安备 numbers are found in the folded
 //! text and tied to their links. The walk never recurses, so deep nesting cannot overflow.
 //!
-//! Large pages are not parsed whole when they need not be: [`window`] plans a cut well before
-//! the first filing-number marker, and the parser sees the head, the start tags still open at
+//! Pages (from 4 KiB) are not parsed whole when they need not be: [`window`] reads the head
+//! itself (title and `<meta>` tags) and plans a cut shortly before the first filing-number
+//! marker, and the parser sees an empty head, the `<body>` tag, the start tags still open at
 //! the cut and the page from there on. The evidence is the same as from the whole page (the
 //! characters skipped are counted by the plan); [`PageEvidence::analysis`] says which way it
 //! was found.
@@ -235,7 +236,7 @@ fn analyse_with(html: &str, limits: window::Limits) -> PageEvidence {
         return evidence;
     }
     let document = Html::parse_document(&html);
-    let (mut evidence, walk) = evidence_of(&document);
+    let (mut evidence, walk) = evidence_of(&document, Walk::default());
     evidence.markup_guard = markup_guard;
     evidence.default_page = default_page(&evidence, &walk.headings);
     evidence
@@ -253,7 +254,7 @@ fn analyse_window(html: &str, limits: window::Limits) -> Option<PageEvidence> {
         );
         return None;
     }
-    let (mut evidence, walk) = evidence_of(&document);
+    let (mut evidence, walk) = evidence_of(&document, Walk::after_head(&plan.head));
     let display = &walk.text.display;
     let marker_too_early = first_marker(&walk.text).is_some_and(|at| at <= CONTEXT_CHARS);
     if evidence.title.is_none() || display.len() <= TAIL_CHARS || marker_too_early {
@@ -308,9 +309,9 @@ fn first_marker(text: &TextCollector) -> Option<usize> {
     text.owners.get(chars).map(|o| o.0 as usize)
 }
 
-/// Walks a parsed document into evidence (without the markup guard and default page).
-fn evidence_of(document: &Html) -> (PageEvidence, Walk) {
-    let mut walk = Walk::default();
+/// Walks a parsed document into evidence (without the markup guard and default page),
+/// continuing `walk`.
+fn evidence_of(document: &Html, mut walk: Walk) -> (PageEvidence, Walk) {
     walk.run(document);
 
     let mut evidence = PageEvidence {
@@ -352,6 +353,24 @@ struct Walk {
 }
 
 impl Walk {
+    /// A walk that has seen the head the window plan read: its title and `<meta>` tags.
+    fn after_head(head: &window::Head) -> Walk {
+        let mut walk = Walk {
+            title: head.title.clone().filter(|t| !t.is_empty()),
+            title_done: head.title.is_some(),
+            ..Walk::default()
+        };
+        for meta in &head.metas {
+            walk.on_meta(MetaAttributes {
+                property: meta.property.as_deref(),
+                name: meta.name.as_deref(),
+                content: meta.content.as_deref(),
+                http_equiv: meta.http_equiv.as_deref(),
+            });
+        }
+        walk
+    }
+
     fn run(&mut self, document: &Html) {
         let root = Frame {
             hidden: false,
@@ -402,7 +421,12 @@ impl Walk {
                     });
                 }
             }
-            "meta" => self.on_meta(element),
+            "meta" => self.on_meta(MetaAttributes {
+                property: element.attr("property"),
+                name: element.attr("name"),
+                content: element.attr("content"),
+                http_equiv: element.attr("http-equiv"),
+            }),
             _ => {}
         }
         frame
@@ -431,11 +455,11 @@ impl Walk {
         }
     }
 
-    fn on_meta(&mut self, element: &scraper::node::Element) {
-        let content = element.attr("content").unwrap_or("").trim();
-        let key = element
-            .attr("property")
-            .or_else(|| element.attr("name"))
+    fn on_meta(&mut self, meta: MetaAttributes<'_>) {
+        let content = meta.content.unwrap_or("").trim();
+        let key = meta
+            .property
+            .or(meta.name)
             .unwrap_or("")
             .trim()
             .to_ascii_lowercase();
@@ -452,13 +476,21 @@ impl Walk {
             });
         }
 
-        let refresh = element
-            .attr("http-equiv")
+        let refresh = meta
+            .http_equiv
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("refresh"));
         if refresh && self.meta_refresh.is_none() {
             self.meta_refresh = parse_refresh(content);
         }
     }
+}
+
+/// The attributes of a `<meta>` tag the evidence reads.
+struct MetaAttributes<'a> {
+    property: Option<&'a str>,
+    name: Option<&'a str>,
+    content: Option<&'a str>,
+    http_equiv: Option<&'a str>,
 }
 
 fn is_hidden(element: &scraper::node::Element) -> bool {

@@ -1,18 +1,20 @@
-//! The window plan: which part of a large page the parser must see so that page analysis gives
-//! the same evidence as a parse of the whole page.
+//! The window plan: which part of a page the parser must see so that page analysis gives the
+//! same evidence as a parse of the whole page.
 //!
-//! Filing numbers sit in the footer, so most of a large page is text the rules only count.
-//! One pass over the bytes reads the `<head>` up to `<body>`, then tokenizes the body keeping a
-//! small model of html5ever's tree builder (the open elements, formatting elements closed
-//! implicitly, hidden ancestors), counts the visible characters it passes and folds them to
-//! watch for `ICP` and `公网安备`. It stops at the first such marker (or the end of the page)
-//! and picks the last clean start tag at least a margin before it: no hidden element open, no
-//! formatting element waiting to be reopened, no partial marker. The caller then parses the
-//! head, the start tags of the elements still open at that point (replayed, so links, footers
-//! and hidden ancestors that wrap the window are kept), and the page from that tag on, and adds
-//! the characters counted before it. Anything the model does not follow exactly (tables,
-//! foreign content, unknown character references, markup the parser rearranges) gives no plan,
-//! and the whole page is parsed as before.
+//! Filing numbers sit in the footer, so most of a page is text the rules only count. One pass
+//! over the bytes reads the `<head>` up to `<body>` (the first title and the `<meta>` tags,
+//! decoded as the parser would), then tokenizes the body keeping a small model of html5ever's
+//! tree builder (the open elements, formatting elements closed implicitly, hidden ancestors),
+//! counts the visible characters it passes and folds those that could belong to `ICP` or
+//! `公网安备`. It stops at the first such marker (or the end of the page) and picks the last
+//! clean start tag with enough visible text before the marker for the evidence's context and
+//! tail: no hidden element open, no formatting element waiting to be reopened, no partial
+//! marker. The caller then parses an empty head, the `<body>` tag, the start tags of the
+//! elements still open at that point (replayed, so links, footers and hidden ancestors that
+//! wrap the window are kept), and the page from that tag on, and adds what the model read
+//! before it. Anything the model does not follow exactly (tables, foreign content, unknown
+//! character references, markup the parser rearranges) gives no plan, and the whole page is
+//! parsed as before.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -21,10 +23,13 @@ use std::sync::LazyLock;
 /// Tuning of the plan; the defaults are for production, tests shrink them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
-    /// Pages shorter than this are parsed whole (fast enough already).
+    /// Pages shorter than this are parsed whole.
     pub min_len: usize,
     /// Bytes kept before the first marker (or the end of a page without one).
     pub margin: usize,
+    /// Visible characters kept before the first marker: more than the evidence's context
+    /// reaches back and than the tail it keeps, so the window's text there is the page's.
+    pub context: usize,
     /// Least distance between two recorded cut candidates.
     pub spacing: usize,
 }
@@ -32,9 +37,10 @@ pub(crate) struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            min_len: 64 * 1024,
-            margin: 12 * 1024,
-            spacing: 1024,
+            min_len: 4 * 1024,
+            margin: 256,
+            context: 200,
+            spacing: 128,
         }
     }
 }
@@ -42,21 +48,25 @@ impl Default for Limits {
 /// Where to cut, and what the skipped part held.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Plan {
-    /// End of the `<body>` start tag: everything before it is parsed as is.
-    pub body_start: usize,
+    /// What the head holds, read by the model instead of the parser.
+    pub head: Head,
     /// Start of the tag the window begins with.
     pub from: usize,
     /// Byte ranges of the start tags of the elements open at `from`, outermost first.
     pub replay: Vec<Range<usize>>,
-    /// Visible non-whitespace characters between `body_start` and `from`.
+    /// Visible non-whitespace characters between the `<body>` tag and `from`.
     pub skipped_visible: usize,
 }
 
 impl Plan {
-    /// The document the parser sees: head, replayed start tags, window.
+    /// The document the parser sees: the doctype, an empty head, the `<body>` tag, the
+    /// replayed start tags and the window.
     pub fn document(&self, html: &str) -> Option<String> {
-        let mut doc = String::with_capacity(html.len() - self.from + self.body_start + 256);
-        doc.push_str(html.get(..self.body_start)?);
+        let doctype = self.head.doctype.clone().unwrap_or(0..0);
+        let mut doc = String::with_capacity(html.len() - self.from + 1024);
+        doc.push_str(html.get(doctype)?);
+        doc.push_str("<html><head></head>");
+        doc.push_str(html.get(self.head.body_tag.clone())?);
         for tag in &self.replay {
             doc.push_str(html.get(tag.clone())?);
         }
@@ -84,12 +94,16 @@ pub(crate) fn plan(html: &str, limits: Limits) -> Option<Plan> {
     if html.len() < limits.min_len {
         return None;
     }
-    let body_start = head_end(html)?;
-    let mut scan = BodyScan::new(html, body_start, limits);
+    let head = read_head(html)?;
+    let mut scan = BodyScan::new(html, head.body_tag.end, limits);
     let marker = scan.run()?;
-    let best = scan.best_before(marker.saturating_sub(limits.margin))?;
+    let marker_visible = scan.visible.saturating_sub(Markers::PSB.len());
+    let best = scan.best_before(
+        marker.saturating_sub(limits.margin),
+        marker_visible.saturating_sub(limits.context),
+    )?;
     Some(Plan {
-        body_start,
+        head,
         from: best.at,
         replay: best.replay,
         skipped_visible: best.visible,
@@ -487,10 +501,35 @@ impl std::fmt::Debug for Name {
     }
 }
 
-/// Finds the end of the first `<body>` start tag when nothing before it can put content in
-/// the body (only head elements, whitespace, comments and a doctype).
-fn head_end(html: &str) -> Option<usize> {
+/// What the head holds that the evidence reads, as html5ever would give it, and where the
+/// body starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Head {
+    /// The doctype, which sets the parser's mode for the window too.
+    pub doctype: Option<Range<usize>>,
+    /// The first `<body>` start tag.
+    pub body_tag: Range<usize>,
+    /// The text of the first `<title>`, when the head has one (empty for `<title></title>`).
+    pub title: Option<String>,
+    /// The `<meta>` tags, in order.
+    pub metas: Vec<Meta>,
+}
+
+/// The attributes of a `<meta>` tag that the evidence reads (the first of each name, decoded).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub name: Option<String>,
+    pub property: Option<String>,
+    pub content: Option<String>,
+    pub http_equiv: Option<String>,
+}
+
+/// Reads the head up to the first `<body>` start tag when nothing before it can put content
+/// in the body or needs the parser (only head elements the model knows, whitespace, comments
+/// and a doctype).
+fn read_head(html: &str) -> Option<Head> {
     let bytes = html.as_bytes();
+    let mut head = Head::default();
     let mut pos = 0;
     loop {
         let lt = pos + find_byte(b'<', bytes.get(pos..)?)?;
@@ -498,25 +537,97 @@ fn head_end(html: &str) -> Option<usize> {
             return None;
         }
         match token_at(bytes, lt)? {
-            Token::Skip(end) => pos = end,
+            Token::Skip(end) => {
+                let doctype = bytes
+                    .get(lt + 2..lt + 9)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(b"doctype"));
+                if doctype && head.doctype.is_none() {
+                    head.doctype = Some(lt..end);
+                }
+                pos = end;
+            }
             Token::Text => return None,
-            Token::End { name, end, .. } => {
+            Token::End { name, end } => {
                 if !matches!(name.as_str(), "head") {
                     return None;
                 }
                 pos = end;
             }
             Token::Start { name, end, hidden } => match name.as_str() {
-                "body" if !hidden => return Some(end),
-                "html" if !hidden => pos = end,
-                "head" | "meta" | "link" => pos = end,
-                "title" | "script" | "style" | "noscript" => {
-                    pos = raw_end(bytes, end, name.as_str())?
+                "body" if !hidden => {
+                    head.body_tag = lt..end;
+                    return Some(head);
                 }
+                "html" if !hidden => pos = end,
+                "head" | "link" => pos = end,
+                "meta" => {
+                    head.metas
+                        .push(read_meta(bytes, lt + 1 + name.bytes().len())?);
+                    pos = end;
+                }
+                "title" => {
+                    let close = raw_close(bytes, end, "title")?;
+                    if head.title.is_none() {
+                        head.title = Some(decode_text(html.get(end..close)?)?);
+                    }
+                    pos = raw_end(bytes, end, "title")?;
+                }
+                "script" | "style" | "noscript" => pos = raw_end(bytes, end, name.as_str())?,
                 _ => return None,
             },
         }
     }
+}
+
+/// The attributes of the `<meta>` tag whose attributes start at `from`.
+fn read_meta(bytes: &[u8], from: usize) -> Option<Meta> {
+    let mut meta = Meta::default();
+    for_each_attribute(bytes, from, |name, value| {
+        let slot = if name.eq_ignore_ascii_case(b"name") {
+            &mut meta.name
+        } else if name.eq_ignore_ascii_case(b"property") {
+            &mut meta.property
+        } else if name.eq_ignore_ascii_case(b"content") {
+            &mut meta.content
+        } else if name.eq_ignore_ascii_case(b"http-equiv") {
+            &mut meta.http_equiv
+        } else {
+            return Some(());
+        };
+        if slot.is_none() {
+            *slot = Some(decode_text(std::str::from_utf8(value).ok()?)?);
+        }
+        Some(())
+    })?;
+    Some(meta)
+}
+
+/// Text or an attribute value as the parser gives it: character references decoded and line
+/// breaks normalised; `None` for a reference the model does not know or a NUL.
+fn decode_text(raw: &str) -> Option<String> {
+    if !raw.contains(['&', '\r', '\0']) {
+        return Some(raw.to_string());
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\0' => return None,
+            '\r' => {
+                chars.next_if(|(_, c)| *c == '\n');
+                out.push('\n');
+            }
+            '&' => {
+                let (decoded, len) = char_ref(raw.get(i..)?)?;
+                for _ in 1..len {
+                    chars.next();
+                }
+                out.push(decoded);
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// One token read at a `<`.
@@ -592,9 +703,28 @@ fn tag_name(bytes: &[u8], from: usize) -> Option<(Name, usize)> {
 
 /// Reads attributes up to the closing `>`: where the tag ends and whether it hides its content
 /// (`hidden`, or a first `style` with `display:none` or `visibility:hidden`).
-fn attributes(bytes: &[u8], mut i: usize) -> Option<(usize, bool)> {
+fn attributes(bytes: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut hidden = false;
     let mut style_seen = false;
+    let end = for_each_attribute(bytes, i, |name, value| {
+        if name.eq_ignore_ascii_case(b"hidden") {
+            hidden = true;
+        } else if name.eq_ignore_ascii_case(b"style") && !style_seen {
+            style_seen = true;
+            hidden |= style_hides(value)?;
+        }
+        Some(())
+    })?;
+    Some((end, hidden))
+}
+
+/// Calls `each` with every attribute's name and raw value up to the closing `>`, and returns
+/// where the tag ends; `None` when `each` gives up or the tag does not end.
+fn for_each_attribute(
+    bytes: &[u8],
+    mut i: usize,
+    mut each: impl FnMut(&[u8], &[u8]) -> Option<()>,
+) -> Option<usize> {
     loop {
         while bytes
             .get(i)
@@ -603,7 +733,7 @@ fn attributes(bytes: &[u8], mut i: usize) -> Option<(usize, bool)> {
             i += 1;
         }
         if *bytes.get(i)? == b'>' {
-            return Some((i + 1, hidden));
+            return Some(i + 1);
         }
         let name_start = i;
         i += 1;
@@ -627,12 +757,7 @@ fn attributes(bytes: &[u8], mut i: usize) -> Option<(usize, bool)> {
             value = v;
             i = next;
         }
-        if name.eq_ignore_ascii_case(b"hidden") {
-            hidden = true;
-        } else if name.eq_ignore_ascii_case(b"style") && !style_seen {
-            style_seen = true;
-            hidden |= style_hides(value)?;
-        }
+        each(name, value)?;
     }
 }
 
@@ -674,6 +799,13 @@ fn style_hides(value: &[u8]) -> Option<bool> {
 /// The end of a raw-text element whose content starts at `from`; `None` when a `<script>`
 /// holds `<!--` followed by `<script` (html5ever's double-escaped state).
 fn raw_end(bytes: &[u8], from: usize, name: &str) -> Option<usize> {
+    let close = raw_close(bytes, from, name)?;
+    let (end, _) = attributes(bytes, close + 2 + name.len())?;
+    Some(end)
+}
+
+/// Where the end tag of a raw-text element whose content starts at `from` begins.
+fn raw_close(bytes: &[u8], from: usize, name: &str) -> Option<usize> {
     let mut pos = from;
     loop {
         let lt = pos + find_byte(b'<', bytes.get(pos..)?)?;
@@ -689,8 +821,7 @@ fn raw_end(bytes: &[u8], from: usize, name: &str) -> Option<usize> {
             if name == "script" && script_double_escaped(bytes.get(from..lt)?) {
                 return None;
             }
-            let (end, _) = attributes(bytes, after)?;
-            return Some(end);
+            return Some(lt);
         }
         pos = lt + 1;
     }
@@ -705,20 +836,11 @@ fn script_double_escaped(script: &[u8]) -> bool {
 }
 
 fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|b| *b == needle)
+    memchr::memchr(needle, hay)
 }
 
 fn find_seq(needle: &[u8], hay: &[u8]) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut from = 0;
-    while let Some(i) = hay.get(from..).and_then(|h| find_byte(first, h)) {
-        let at = from + i;
-        if hay.get(at..at + needle.len()) == Some(needle) {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+    memchr::memmem::find(hay, needle)
 }
 
 /// An element the model holds open.
@@ -992,21 +1114,24 @@ impl<'a> BodyScan<'a> {
                 visible: self.visible,
             });
         }
+        let (margin, context) = (self.limits.margin, self.limits.context);
         while self
             .recent
             .front()
-            .is_some_and(|c| c.at + self.limits.margin <= at)
+            .is_some_and(|c| c.at + margin <= at && c.visible + context <= self.visible)
         {
             self.best = self.recent.pop_front();
         }
     }
 
-    /// The last candidate at or before `limit`.
-    fn best_before(&mut self, limit: usize) -> Option<Candidate> {
-        while self.recent.front().is_some_and(|c| c.at <= limit) {
+    /// The last candidate at or before byte `limit` with at most `visible` characters before
+    /// it.
+    fn best_before(&mut self, limit: usize, visible: usize) -> Option<Candidate> {
+        let fits = |c: &Candidate| c.at <= limit && c.visible <= visible;
+        while self.recent.front().is_some_and(fits) {
             self.best = self.recent.pop_front();
         }
-        self.best.take().filter(|c| c.at <= limit)
+        self.best.take().filter(fits)
     }
 
     fn start_tag(&mut self, name: Name, tag: Range<usize>, hidden: bool) -> Option<usize> {

@@ -14,24 +14,40 @@ mod fixture;
 const SMALL: Limits = Limits {
     min_len: 0,
     margin: 1200,
+    context: 0,
     spacing: 16,
+};
+
+/// Limits that cut as close to the first marker as production may: no byte margin, only the
+/// visible characters the evidence's context needs.
+const TIGHT: Limits = Limits {
+    min_len: 0,
+    margin: 0,
+    context: 44,
+    spacing: 1,
 };
 
 const WHOLE: Limits = Limits {
     min_len: usize::MAX,
     margin: 0,
+    context: 0,
     spacing: 0,
 };
 
-/// Analyses both ways, asserts the evidence is equal and returns the window path's.
+/// Analyses the whole page and through windows cut at `limits`, at [`TIGHT`] and at the
+/// production defaults, asserts the evidence is equal and returns the path `limits` took.
 fn same(html: &str, limits: Limits) -> AnalysisPath {
     let full = analyse_with(html, WHOLE);
     assert_eq!(full.analysis, AnalysisPath::Full);
-    let mut windowed = analyse_with(html, limits);
-    let path = windowed.analysis;
-    windowed.analysis = AnalysisPath::Full;
-    assert_eq!(windowed, full, "window path {path:?} differs");
-    path
+    let mut first = None;
+    for limits in [limits, TIGHT, Limits::default()] {
+        let mut windowed = analyse_with(html, limits);
+        let path = windowed.analysis;
+        windowed.analysis = AnalysisPath::Full;
+        assert_eq!(windowed, full, "window path {path:?} at {limits:?} differs");
+        first.get_or_insert(path);
+    }
+    first.unwrap_or_default()
 }
 
 fn is_window(path: AnalysisPath) -> bool {
@@ -67,14 +83,10 @@ fn page(before_footer: &str, footer: &str) -> String {
 
 #[test]
 fn bench_pages_take_the_window_and_agree() {
-    for bytes in [300_000, 1_500_000] {
+    for bytes in [30_000, 300_000, 1_500_000] {
         let html = fixture::page(bytes);
         assert!(is_window(same(&html, Limits::default())), "{bytes}");
     }
-    assert_eq!(
-        same(&fixture::page(30_000), Limits::default()),
-        AnalysisPath::Full
-    );
 }
 
 #[test]
@@ -289,12 +301,94 @@ proptest! {
         let body: String = soup.concat();
         let html = format!("{HEAD}{}{body}{}", filler(1500), filler(800));
         let full = analyse_with(&html, WHOLE);
-        let mut windowed = analyse_with(&html, SMALL);
-        windowed.analysis = AnalysisPath::Full;
-        prop_assert_eq!(&windowed.numbers, &full.numbers);
-        prop_assert_eq!(&windowed.title, &full.title);
-        prop_assert_eq!(windowed, full);
+        for limits in [SMALL, TIGHT] {
+            let mut windowed = analyse_with(&html, limits);
+            windowed.analysis = AnalysisPath::Full;
+            prop_assert_eq!(&windowed.numbers, &full.numbers);
+            prop_assert_eq!(&windowed.title, &full.title);
+            prop_assert_eq!(windowed, full.clone());
+        }
     }
+}
+
+/// Pieces of a `<head>` the model reads itself instead of the parser: titles, `<meta>` tags
+/// with references, case, duplicates and odd quoting, raw-text elements holding tag-like
+/// text, and things that must send the page to the parser.
+fn head_piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("<title>星河 &amp; 科技 &#x4e2d;&#20013;</title>".to_string()),
+        Just("<TITLE>\r\n  星河\r科技\n</TITLE >".to_string()),
+        Just("<title></title>".to_string()),
+        Just("<title>&copy 2026 星河</title>".to_string()),
+        Just("<title>第二个标题</title>".to_string()),
+        Just("<title>a<b>c</b>&lt;d</title>".to_string()),
+        Just("<meta property=\"og:site_name\" content=\"星河&nbsp;科技\">".to_string()),
+        Just("<meta name=application-name content='应用 名'>".to_string()),
+        Just("<meta NAME=\"Apple-Mobile-Web-App-Title\" CONTENT=\" t \">".to_string()),
+        Just("<meta http-equiv=\"refresh\" content=\"5;url=/x\">".to_string()),
+        Just("<meta http-equiv=Refresh content=\"0; URL='https://a.example/'\">".to_string()),
+        Just("<meta name=a name=application-name content=z>".to_string()),
+        Just("<meta property=\"\" name=\"application-name\" content=q/>".to_string()),
+        Just("<meta name=og:site_name content=\"a&amp;b\" content=second>".to_string()),
+        Just("<meta charset=utf-8><link rel=stylesheet href=/a.css>".to_string()),
+        Just(
+            "<script>var t = '<title>x</title><meta name=application-name content=s>';</script>"
+                .to_string()
+        ),
+        Just("<style>p { color: red } /* <title>s</title> */</style>".to_string()),
+        Just("<noscript><title>n</title></noscript>".to_string()),
+        Just("<!-- <title>c</title> -->".to_string()),
+        Just("<base href=/>".to_string()),
+        Just("\n  ".to_string()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn head_read_by_the_model_agrees_with_the_parser(
+        doctype in any::<bool>(),
+        head in proptest::collection::vec(head_piece(), 0..8),
+        body_tag in prop_oneof![Just("<body>"), Just("<body class=x>"), Just("<BODY hidden>")],
+        body_title in any::<bool>(),
+    ) {
+        let doctype = if doctype { "<!DOCTYPE html>" } else { "" };
+        let body_title = if body_title { "<title>正文标题</title>" } else { "" };
+        let html = format!(
+            "{doctype}<html><head>{}</head>\n{body_tag}{}{body_title}{}<footer>{LINKED}</footer>{}</body></html>",
+            head.concat(),
+            filler(1500),
+            filler(300),
+            filler(200),
+        );
+        let full = analyse_with(&html, WHOLE);
+        for limits in [SMALL, TIGHT, Limits::default()] {
+            let mut windowed = analyse_with(&html, limits);
+            windowed.analysis = AnalysisPath::Full;
+            prop_assert_eq!(&windowed.title, &full.title);
+            prop_assert_eq!(&windowed.names, &full.names);
+            prop_assert_eq!(windowed, full.clone());
+        }
+    }
+}
+
+/// The head the model reads gives the window path on an ordinary page, so the test above
+/// compares the two paths rather than the whole-page path with itself.
+#[test]
+fn ordinary_heads_take_the_window() {
+    let html = format!(
+        "<!DOCTYPE html><html><head><meta charset=utf-8><title>星河 &amp; 科技</title>\
+         <meta property=og:site_name content=\"星河&nbsp;科技\"><meta http-equiv=refresh content=\"5;url=/x\">\
+         </head><body>{}<footer>{LINKED}</footer>{}</body></html>",
+        filler(6000),
+        filler(300)
+    );
+    assert!(is_window(same(&html, Limits::default())));
+    let evidence = analyse(&html);
+    assert_eq!(evidence.title.as_deref(), Some("星河 & 科技"));
+    assert_eq!(evidence.names[1].text, "星河 科技");
+    assert_eq!(evidence.meta_refresh.map(|r| r.delay_secs), Some(5));
 }
 
 #[test]
