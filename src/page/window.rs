@@ -914,6 +914,25 @@ impl Markers {
     }
 }
 
+/// Decodes the non-ASCII character starting at `bytes[i]` of a `str`, and its length; two- and
+/// three-byte forms (all of CJK) are decoded in line, longer ones by the standard library.
+fn decode_at(bytes: &[u8], i: usize) -> Option<(char, usize)> {
+    let lead = u32::from(*bytes.get(i)?);
+    let next = |k: usize| bytes.get(i + k).map(|b| u32::from(b & 0x3f));
+    let (code, len) = match lead {
+        0xc0..0xe0 => (((lead & 0x1f) << 6) | next(1)?, 2),
+        0xe0..0xf0 => (((lead & 0x0f) << 12) | (next(1)? << 6) | next(2)?, 3),
+        _ => {
+            let c = std::str::from_utf8(bytes.get(i..(i + 4).min(bytes.len()))?)
+                .ok()?
+                .chars()
+                .next()?;
+            return Some((c, c.len_utf8()));
+        }
+    };
+    Some((char::from_u32(code)?, len))
+}
+
 /// The bit table behind [`Markers::is_plain`], over the Basic Multilingual Plane (8 KiB),
 /// computed once from the same fold the number search uses.
 fn plain_table() -> Vec<u64> {
@@ -1038,13 +1057,13 @@ impl<'a> BodyScan<'a> {
                     (None, 1)
                 }
                 _ => {
-                    let c = text.get(i..)?.chars().next()?;
+                    let (c, len) = decode_at(bytes, i)?;
                     if Markers::is_plain(c) {
                         self.visible += 1;
                         self.markers.reset();
-                        (None, c.len_utf8())
+                        (None, len)
                     } else {
-                        (Some(c), c.len_utf8())
+                        (Some(c), len)
                     }
                 }
             };
@@ -1431,6 +1450,15 @@ fn named_ref(name: &str) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decodes_every_utf8_length() {
+        let text = "é中😀";
+        let bytes = text.as_bytes();
+        assert_eq!(decode_at(bytes, 0), Some(('é', 2)));
+        assert_eq!(decode_at(bytes, 2), Some(('中', 3)));
+        assert_eq!(decode_at(bytes, 5), Some(('😀', 4)));
+    }
 
     #[test]
     fn plain_characters_only_count() {
