@@ -108,6 +108,8 @@ pub struct InventoryReader {
     pending: Option<(u64, String)>,
     /// Set when the line just read was cut at [`MAX_LINE_BYTES`].
     overlong: Option<u64>,
+    /// The CSV splitter, kept so no row pays for building one.
+    splitter: CsvSplitter,
 }
 
 impl InventoryReader {
@@ -143,6 +145,7 @@ impl InventoryReader {
             encoding,
             pending: None,
             overlong: None,
+            splitter: CsvSplitter::default(),
         };
         reader.read_header()?;
         Ok(reader)
@@ -171,11 +174,14 @@ impl InventoryReader {
             return Ok(());
         }
 
-        let header = parse_csv_line(&first).map_err(|message| InventoryError::Header {
-            path: self.path.clone(),
-            line,
-            message,
-        })?;
+        let header = self
+            .splitter
+            .split(&first)
+            .map_err(|message| InventoryError::Header {
+                path: self.path.clone(),
+                line,
+                message,
+            })?;
         let header: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
         for column in REQUIRED_COLUMNS {
             if !header.iter().any(|h| h == column) {
@@ -293,7 +299,10 @@ impl InventoryReader {
             }
         }
 
-        let fields = parse_csv_line(&text).map_err(|m| self.row_error(line, None, m, &text))?;
+        let fields = self
+            .splitter
+            .split(&text)
+            .map_err(|m| self.row_error(line, None, m, &text))?;
         let Format::Csv { header } = &self.format else {
             unreachable!("csv_record is only called for CSV inventories");
         };
@@ -446,17 +455,57 @@ pub fn strict_problem(row: &Result<FilingRecord, RowError>) -> Option<String> {
         .map(|c| format!("line {}: column {c}: the cell is empty", record.line))
 }
 
-/// Splits one CSV record (which may span lines inside quotes) into its fields.
-fn parse_csv_line(text: &str) -> Result<Vec<String>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut record = csv::StringRecord::new();
-    match reader.read_record(&mut record) {
-        Ok(true) => Ok(record.iter().map(str::to_string).collect()),
-        Ok(false) => Ok(Vec::new()),
-        Err(e) => Err(format!("unreadable CSV: {e}")),
+/// Splits one CSV record (which may span lines inside quotes) into its fields: comma,
+/// double quotes with `""` inside, no comments or escapes, as the `csv` crate reads by
+/// default.
+struct CsvSplitter {
+    parser: csv_core::Reader,
+}
+
+impl Default for CsvSplitter {
+    fn default() -> CsvSplitter {
+        CsvSplitter {
+            parser: csv_core::Reader::new(),
+        }
+    }
+}
+
+impl CsvSplitter {
+    fn split(&mut self, text: &str) -> Result<Vec<String>, String> {
+        use csv_core::ReadRecordResult;
+
+        self.parser.reset();
+        // Unquoting only shortens, so the text's length bounds the output and field count.
+        let mut output = vec![0u8; text.len() + 1];
+        let mut ends = vec![0usize; text.len() + 2];
+        let (mut input, mut written, mut fields) = (text.as_bytes(), 0, 0);
+        loop {
+            let (result, read, out, end) = self.parser.read_record(
+                input,
+                output.get_mut(written..).unwrap_or_default(),
+                ends.get_mut(fields..).unwrap_or_default(),
+            );
+            input = input.get(read..).unwrap_or_default();
+            written += out;
+            fields += end;
+            match result {
+                ReadRecordResult::InputEmpty => continue,
+                ReadRecordResult::Record | ReadRecordResult::End => break,
+                ReadRecordResult::OutputFull | ReadRecordResult::OutputEndsFull => {
+                    return Err("unreadable CSV: a record longer than its line".to_string());
+                }
+            }
+        }
+        let mut start = 0;
+        let mut split = Vec::with_capacity(fields);
+        for &end in ends.get(..fields).unwrap_or_default() {
+            let field = output.get(start..end).unwrap_or_default();
+            let field = std::str::from_utf8(field)
+                .map_err(|e| format!("unreadable CSV: invalid UTF-8 in a field: {e}"))?;
+            split.push(field.to_string());
+            start = end;
+        }
+        Ok(split)
     }
 }
 
@@ -556,6 +605,23 @@ impl<R: Read> Read for Transcoder<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splitter_reads_quotes_like_the_csv_crate() {
+        let mut splitter = CsvSplitter::default();
+        for (text, fields) in [
+            ("a,b,c", vec!["a", "b", "c"]),
+            ("a,,", vec!["a", "", ""]),
+            (
+                "\"星河, 科技\",\"say \"\"hi\"\"\"",
+                vec!["星河, 科技", "say \"hi\""],
+            ),
+            ("\"two\nlines\",x", vec!["two\nlines", "x"]),
+            ("", vec![]),
+        ] {
+            assert_eq!(splitter.split(text).unwrap(), fields, "{text:?}");
+        }
+    }
 
     fn read(bytes: &[u8]) -> Result<Vec<Result<FilingRecord, RowError>>, InventoryError> {
         let reader = InventoryReader::from_reader(
