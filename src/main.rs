@@ -21,24 +21,8 @@ use cli::progress::{Progress, Summary};
 use cli::sink::{format_name, open_report, open_sink};
 use cli::tracking::{Tracker, diff, html_from_history};
 
-/// Caps glibc's malloc arenas at two (unless MALLOC_ARENA_MAX is set): with one arena per
-/// worker thread, a long run's peak memory kept growing with its length; measured on 10k and
-/// 100k sites, two arenas cut peak RSS by a fifth at no cost in speed (benches/README.md).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_malloc_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only changes allocator tuning; it is called before any thread starts.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
-
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    cli::memory::limit_malloc_arenas();
     let cli = Cli::parse();
     init_tracing();
     match run(cli) {
@@ -122,6 +106,7 @@ async fn audit(args: AuditArgs) -> Result<ExitCode> {
     let mut tracker = Tracker::open(&args, &meta, as_of)?;
     let (mut sink, done) = open_report(&args, &meta)?;
     let auditor = Auditor::new(options)?;
+    cli::memory::spawn_trimmer();
 
     let (row_tx, row_rx) = tokio::sync::mpsc::channel(1024);
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1024);
