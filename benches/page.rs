@@ -1,8 +1,8 @@
 //! Page analysis throughput: `page::analyse` and `charset::decode` on generated Chinese
 //! corporate home pages of about 30 KB, 300 KB and 1.5 MB, in MB/s of input.
 //!
-//! `parse_only` times scraper's `Html::parse_document` alone on the same pages, so the
-//! difference from `analyse` is the cost of our walk, folding and number search. Run with
+//! `parse_only` times scraper's `Html::parse_document` alone on the same pages: what a
+//! whole-page parse would cost before any analysis, and so what the window path saves. Run with
 //! `cargo bench --bench page`; figures and the machine they came from are in
 //! benches/README.md.
 
@@ -68,43 +68,6 @@ fn parse_only(c: &mut Criterion) {
     group.finish();
 }
 
-/// Bytes before the last ICP-like text that the regions prototype keeps.
-const TAIL_WINDOW: usize = 8 * 1024;
-
-/// Prototype (issue 5): analyse only the `<head>` and a tail window that ends the page and
-/// starts [`TAIL_WINDOW`] bytes before the last "ICP" or 公网安备, at a tag boundary. Not
-/// equivalent to `analyse`: state opened before the window (an `<a>`, a hidden wrapper, a
-/// comment or script) is lost. It measures what skipping the middle of the page would buy.
-fn regions(html: &str) -> (page::PageEvidence, page::PageEvidence) {
-    let head_end = html.find("</head>").map_or(0, |i| i + "</head>".len());
-    let last = [html.rfind("ICP"), html.rfind("公网安备")]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(html.len());
-    let mut from = last.saturating_sub(TAIL_WINDOW).max(head_end);
-    while !html.is_char_boundary(from) {
-        from -= 1;
-    }
-    let start = html[..from].rfind('<').unwrap_or(from).max(head_end);
-    let tail = format!("<body>{}", &html[start..]);
-    (page::analyse(&html[..head_end]), page::analyse(&tail))
-}
-
-fn prototype_regions(c: &mut Criterion) {
-    let mut group = c.benchmark_group("page/prototype_regions");
-    for (label, html) in pages() {
-        let (head, tail) = regions(&html);
-        assert!(head.title.is_some_and(|t| t.contains(fixture::NAME)));
-        assert!(tail.numbers.iter().any(|n| n.linked_to_miit && n.in_footer));
-        group.throughput(Throughput::Bytes(html.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(label), &html, |b, html| {
-            b.iter(|| regions(black_box(html)))
-        });
-    }
-    group.finish();
-}
-
 fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("page/decode");
     for (label, html) in pages() {
@@ -135,6 +98,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = analyse, parse_only, prototype_regions, decode
+    targets = analyse, parse_only, decode
 }
 criterion_main!(benches);

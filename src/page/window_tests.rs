@@ -281,7 +281,7 @@ fn piece() -> impl Strategy<Value = String> {
         Just("</form>".to_string()),
         Just("&amp;&nbsp;".to_string()),
         Just("<".to_string()),
-        "[a-z 星河科技公司。]{0,30}",
+        "[a-z 星河科技公司。éＩｃＰ😀\u{3000}]{0,30}",
     ]
 }
 
