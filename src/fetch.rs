@@ -209,7 +209,8 @@ pub struct Fetched {
     pub page: Option<PageEvidence>,
 }
 
-/// Every address the fetch stage was asked to dial, for tests and audits of the auditor.
+/// Every address the fetch stage was asked to dial, for tests and audits of the auditor. Kept
+/// only when a caller asks for one ([`Fetcher::with_dial_log`]): it grows with every site.
 #[derive(Debug, Clone, Default)]
 pub struct DialLog(Arc<Mutex<Vec<SocketAddr>>>);
 
@@ -232,7 +233,7 @@ pub struct Fetcher {
     config: Arc<FetchConfig>,
     trust: TlsTrust,
     resolver: SiteResolver,
-    dial_log: DialLog,
+    dial_log: Option<DialLog>,
     limiter: Arc<PerIpLimiter>,
 }
 
@@ -243,13 +244,13 @@ impl Fetcher {
             config: Arc::new(config),
             trust,
             resolver,
-            dial_log: DialLog::default(),
+            dial_log: None,
         }
     }
 
     /// Shares a dial log with the caller.
     pub fn with_dial_log(mut self, log: DialLog) -> Fetcher {
-        self.dial_log = log;
+        self.dial_log = Some(log);
         self
     }
 
@@ -296,7 +297,7 @@ impl Fetched {
 #[derive(Clone, Default)]
 struct Pins {
     table: Arc<Mutex<HashMap<String, Vec<SocketAddr>>>>,
-    log: DialLog,
+    log: Option<DialLog>,
 }
 
 impl reqwest::dns::Resolve for Pins {
@@ -311,7 +312,9 @@ impl reqwest::dns::Resolve for Pins {
         Box::pin(async move {
             let addrs =
                 addrs.ok_or_else(|| format!("{} was not resolved by the audit", name.as_str()))?;
-            log.record(&addrs);
+            if let Some(log) = log {
+                log.record(&addrs);
+            }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
