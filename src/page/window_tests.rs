@@ -391,6 +391,41 @@ fn ordinary_heads_take_the_window() {
     assert_eq!(evidence.meta_refresh.map(|r| r.delay_secs), Some(5));
 }
 
+/// Checks the window path against the whole page on every file in the directory that
+/// `ICP_AUDIT_PAGES` names: real pages collected by hand, which the repository does not keep.
+/// `ICP_AUDIT_PAGES=DIR cargo test --lib pages_in_a_directory -- --ignored --nocapture`.
+#[test]
+#[ignore = "needs ICP_AUDIT_PAGES, a directory of pages"]
+fn pages_in_a_directory_agree() {
+    let dir = std::env::var_os("ICP_AUDIT_PAGES").expect("set ICP_AUDIT_PAGES to a directory");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .expect("readable directory")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "html" || e == "htm"))
+        .collect();
+    paths.sort();
+
+    let (mut windowed, mut failed) = (0, Vec::new());
+    for path in &paths {
+        let bytes = std::fs::read(path).expect("readable page");
+        let html = crate::charset::decode(&bytes, None, Some(b"cn")).text;
+        let checked = std::panic::catch_unwind(|| {
+            same(&html, SMALL);
+            analyse(&html).analysis
+        });
+        match checked {
+            Ok(path_taken) => windowed += usize::from(is_window(path_taken)),
+            Err(_) => failed.push(path.display().to_string()),
+        }
+    }
+    eprintln!(
+        "{} pages: {windowed} took the window, {} differ",
+        paths.len(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "window path differs on {failed:?}");
+}
+
 #[test]
 #[ignore = "timing, run in release by hand"]
 fn timing() {
