@@ -102,6 +102,9 @@ pub(crate) fn plan(html: &str, limits: Limits) -> Option<Plan> {
         marker.saturating_sub(limits.margin),
         marker_visible.saturating_sub(limits.context),
     )?;
+    let mut head = head;
+    let skipped_metas = scan.metas.into_iter().take_while(|(at, _)| *at < best.at);
+    head.metas.extend(skipped_metas.map(|(_, meta)| meta));
     Some(Plan {
         head,
         from: best.at,
@@ -125,7 +128,6 @@ const UNSUPPORTED: &[&str] = &[
     "xmp",
     "noembed",
     "noframes",
-    "textarea",
     "title",
     "select",
     "option",
@@ -135,9 +137,7 @@ const UNSUPPORTED: &[&str] = &[
     "template",
     "image",
     "isindex",
-    "meta",
     "nobr",
-    "button",
     "table",
     "caption",
     "colgroup",
@@ -176,7 +176,7 @@ const RAW_HIDDEN: &[&str] = &["script", "style", "noscript", "iframe"];
     expect(dead_code, reason = "read through kind_of, which a test keeps in step")
 )]
 const VOID: &[&str] = &[
-    "area", "br", "embed", "img", "input", "wbr", "hr", "param", "source", "track", "link",
+    "area", "br", "embed", "img", "input", "wbr", "hr", "param", "source", "track", "link", "meta",
 ];
 
 /// Formatting elements (kept in html5ever's list of active formatting elements).
@@ -243,6 +243,7 @@ const BLOCK_END: &[&str] = &[
     "article",
     "aside",
     "blockquote",
+    "button",
     "center",
     "details",
     "dialog",
@@ -278,6 +279,7 @@ const SPECIAL: &[&str] = &[
     "aside",
     "blockquote",
     "br",
+    "button",
     "center",
     "dd",
     "details",
@@ -316,6 +318,7 @@ const SPECIAL: &[&str] = &[
     "section",
     "source",
     "summary",
+    "textarea",
     "track",
     "ul",
     "wbr",
@@ -326,7 +329,7 @@ const SPECIAL: &[&str] = &[
     not(test),
     expect(dead_code, reason = "read through kind_of, which a test keeps in step")
 )]
-const NO_RECONSTRUCT: &[&str] = &["param", "source", "track", "link"];
+const NO_RECONSTRUCT: &[&str] = &["param", "source", "track", "link", "meta", "textarea"];
 
 const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
 
@@ -361,7 +364,7 @@ fn kind_of(name: &str) -> u16 {
         "blockquote" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
         "body" => kind::UNSUPPORTED,
         "br" => kind::VOID | kind::SPECIAL,
-        "button" => kind::UNSUPPORTED,
+        "button" => kind::BLOCK_END | kind::SPECIAL,
         "caption" => kind::UNSUPPORTED,
         "center" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
         "code" => kind::FORMATTING,
@@ -409,7 +412,7 @@ fn kind_of(name: &str) -> u16 {
         "marquee" => kind::UNSUPPORTED,
         "math" => kind::UNSUPPORTED,
         "menu" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "meta" => kind::UNSUPPORTED,
+        "meta" => kind::VOID | kind::NO_RECONSTRUCT,
         "nav" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
         "nobr" => kind::UNSUPPORTED,
         "noembed" => kind::UNSUPPORTED,
@@ -443,7 +446,7 @@ fn kind_of(name: &str) -> u16 {
         "tbody" => kind::UNSUPPORTED,
         "td" => kind::UNSUPPORTED,
         "template" => kind::UNSUPPORTED,
-        "textarea" => kind::UNSUPPORTED,
+        "textarea" => kind::SPECIAL | kind::NO_RECONSTRUCT,
         "tfoot" => kind::UNSUPPORTED,
         "th" => kind::UNSUPPORTED,
         "thead" => kind::UNSUPPORTED,
@@ -511,7 +514,7 @@ pub(crate) struct Head {
     pub body_tag: Range<usize>,
     /// The text of the first `<title>`, when the head has one (empty for `<title></title>`).
     pub title: Option<String>,
-    /// The `<meta>` tags, in order.
+    /// The `<meta>` tags, in order (in a plan, those of the body before the cut too).
     pub metas: Vec<Meta>,
 }
 
@@ -983,6 +986,11 @@ struct BodyScan<'a> {
     recent: VecDeque<Candidate>,
     best: Option<Candidate>,
     folded: String,
+    /// Where the `<textarea>` being read ends: its text is read as one run, without reopening
+    /// formatting elements first (html5ever's text mode).
+    rcdata_end: Option<usize>,
+    /// `<meta>` tags in the body, with where they start.
+    metas: Vec<(usize, Meta)>,
 }
 
 impl<'a> BodyScan<'a> {
@@ -1001,6 +1009,8 @@ impl<'a> BodyScan<'a> {
             recent: VecDeque::new(),
             best: None,
             folded: String::new(),
+            rcdata_end: None,
+            metas: Vec::new(),
         }
     }
 
@@ -1011,10 +1021,14 @@ impl<'a> BodyScan<'a> {
             let Some(rest) = self.bytes.get(self.pos..) else {
                 return Some(self.bytes.len());
             };
-            let lt = find_byte(b'<', rest).map_or(self.bytes.len(), |i| self.pos + i);
+            let lt = match self.rcdata_end {
+                Some(close) => close,
+                None => find_byte(b'<', rest).map_or(self.bytes.len(), |i| self.pos + i),
+            };
             if let Some(marker) = self.text(self.pos, lt)? {
                 return Some(marker);
             }
+            self.rcdata_end = None;
             if lt >= self.bytes.len() || self.body_ends_at(lt) {
                 return Some(lt);
             }
@@ -1034,7 +1048,9 @@ impl<'a> BodyScan<'a> {
         if from >= to {
             return Some(None);
         }
-        self.reconstruct()?;
+        if self.rcdata_end.is_none() {
+            self.reconstruct()?;
+        }
         if self.hidden > 0 {
             return Some(None);
         }
@@ -1166,6 +1182,14 @@ impl<'a> BodyScan<'a> {
         if n == "form" && self.form_pointer {
             return Some(end);
         }
+        match n {
+            "textarea" => return self.start_textarea(name, tag, hidden),
+            "meta" => self
+                .metas
+                .push((tag.start, read_meta(self.bytes, tag.start + 5)?)),
+            "button" if self.in_scope("button", &[]) => self.pop_until("button")?,
+            _ => {}
+        }
         if k & kind::CLOSES_P != 0 {
             self.close_p()?;
         }
@@ -1193,6 +1217,20 @@ impl<'a> BodyScan<'a> {
                 hidden,
             });
         }
+        Some(end)
+    }
+
+    /// `<textarea>` holds text up to its end tag, which [`BodyScan::run`] reads as one run.
+    fn start_textarea(&mut self, name: Name, tag: Range<usize>, hidden: bool) -> Option<usize> {
+        let end = tag.end;
+        self.rcdata_end = Some(raw_close(self.bytes, end, "textarea")?);
+        self.hidden += usize::from(hidden);
+        self.stack.push(Open {
+            name,
+            kind: kind_of("textarea"),
+            tag,
+            hidden,
+        });
         Some(end)
     }
 
@@ -1253,6 +1291,10 @@ impl<'a> BodyScan<'a> {
         }
         match name {
             "br" => self.reconstruct(),
+            "textarea" => match self.stack.last() {
+                Some(top) if top.name.is_named("textarea") => self.pop_explicit(),
+                _ => None,
+            },
             "p" => self.close_p(),
             "li" => self.close_in_scope(&["li"], &["ol", "ul"]),
             "dd" | "dt" => self.close_in_scope(&[name], &[]),
@@ -1390,7 +1432,11 @@ fn char_ref(text: &str) -> Option<(char, usize)> {
         return Some(('&', 1));
     }
     if rest.as_bytes().get(len) != Some(&b';') {
-        return None;
+        // Without a semicolon only the legacy names are references; a run that none of them
+        // begins is plain text, `&` included.
+        let run = rest.get(..len)?;
+        let legacy = LEGACY_REFERENCES.iter().any(|name| run.starts_with(name));
+        return (!legacy).then_some(('&', 1));
     }
     let c = named_ref(rest.get(..len)?)?;
     Some((c, len + 2))
@@ -1414,6 +1460,22 @@ fn numeric_ref(num: &str) -> Option<(char, usize)> {
     }
     Some((char::from_u32(value)?, prefix + len + 1))
 }
+
+/// The named references that are recognised without a semicolon (the HTML standard's legacy
+/// list); the model leaves text holding one of them to the parser.
+const LEGACY_REFERENCES: &[&str] = &[
+    "AElig", "AMP", "Aacute", "Acirc", "Agrave", "Aring", "Atilde", "Auml", "COPY", "Ccedil",
+    "ETH", "Eacute", "Ecirc", "Egrave", "Euml", "GT", "Iacute", "Icirc", "Igrave", "Iuml", "LT",
+    "Ntilde", "Oacute", "Ocirc", "Ograve", "Oslash", "Otilde", "Ouml", "QUOT", "REG", "THORN",
+    "Uacute", "Ucirc", "Ugrave", "Uuml", "Yacute", "aacute", "acirc", "acute", "aelig", "agrave",
+    "amp", "aring", "atilde", "auml", "brvbar", "ccedil", "cedil", "cent", "copy", "curren", "deg",
+    "divide", "eacute", "ecirc", "egrave", "eth", "euml", "frac12", "frac14", "frac34", "gt",
+    "iacute", "icirc", "iexcl", "igrave", "iquest", "iuml", "laquo", "lt", "macr", "micro",
+    "middot", "nbsp", "not", "ntilde", "oacute", "ocirc", "ograve", "ordf", "ordm", "oslash",
+    "otilde", "ouml", "para", "plusmn", "pound", "quot", "raquo", "reg", "sect", "shy", "sup1",
+    "sup2", "sup3", "szlig", "thorn", "times", "uacute", "ucirc", "ugrave", "uml", "uuml",
+    "yacute", "yen", "yuml",
+];
 
 /// The named references the model decodes: those Chinese footers use.
 fn named_ref(name: &str) -> Option<char> {

@@ -106,6 +106,30 @@ fn sample_pages_agree() {
 }
 
 #[test]
+fn buttons_textareas_and_body_metas_take_the_window() {
+    let before = format!(
+        "<form><button type=submit><b>搜</b>索</button><textarea name=q>留言 &amp; <b>建议</b></textarea></form>\
+         <meta name=application-name content=正文名>{}<meta http-equiv=refresh content=\"3;url=/y\">{}",
+        filler(3000),
+        filler(200)
+    );
+    let html = page(&before, LINKED);
+    assert!(is_window(same(&html, SMALL)));
+    let evidence = analyse_with(&html, SMALL);
+    assert!(evidence.names.iter().any(|n| n.text == "正文名"));
+    assert_eq!(evidence.meta_refresh.map(|r| r.url), Some("/y".to_string()));
+}
+
+#[test]
+fn ampersands_that_are_not_references_take_the_window() {
+    let before = format!("{}<p>a&b=2 R&D 合作&交流</p>{}", filler(3000), filler(200));
+    assert!(is_window(same(&page(&before, LINKED), SMALL)));
+    // A legacy name without its semicolon is left to the parser.
+    let before = format!("{}<p>&copy 2026</p>", filler(3000));
+    assert_eq!(same(&page(&before, LINKED), TIGHT), AnalysisPath::Full);
+}
+
+#[test]
 fn footer_at_the_end_takes_the_window() {
     let html = page("", LINKED);
     assert!(is_window(same(&html, SMALL)));
@@ -280,6 +304,14 @@ fn piece() -> impl Strategy<Value = String> {
         Just("<form>".to_string()),
         Just("</form>".to_string()),
         Just("&amp;&nbsp;".to_string()),
+        Just("a&b=2 &copy 2026 &notit; &amp &#x49;CP ".to_string()),
+        Just("<button type=button>".to_string()),
+        Just("</button>".to_string()),
+        Just("<textarea>a<b>&amp;ICP</textarea>".to_string()),
+        Just("<textarea hidden>\n京ICP备11111111号</textarea>".to_string()),
+        Just("</textarea>".to_string()),
+        Just("<meta name=application-name content=正文名>".to_string()),
+        Just("<meta http-equiv=refresh content=\"3;url=/y\">".to_string()),
         Just("<".to_string()),
         "[a-z 星河科技公司。éＩｃＰ😀\u{3000}]{0,30}",
     ]
