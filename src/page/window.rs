@@ -12,9 +12,10 @@
 //! marker. The caller then parses an empty head, the `<body>` tag, the start tags of the
 //! elements still open at that point (replayed, so links, footers and hidden ancestors that
 //! wrap the window are kept), and the page from that tag on, and adds what the model read
-//! before it. Anything the model does not follow exactly (tables, foreign content, unknown
-//! character references, markup the parser rearranges) gives no plan, and the whole page is
-//! parsed as before.
+//! before it. Tables are followed through html5ever's table modes as long as nothing would be
+//! moved out of them; a cut never falls inside one. Anything the model does not follow exactly
+//! (captions, foreign content, unknown character references, markup the parser rearranges)
+//! gives no plan, and the whole page is parsed as before.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -114,11 +115,9 @@ pub(crate) fn plan(html: &str, limits: Limits) -> Option<Plan> {
 }
 
 /// Elements the model does not follow: the page is parsed whole when the body has one.
-// TODO: tables. Table layouts are common on older Chinese sites, and every such page is
-// parsed whole (of 45 real pages from public repositories, 13 took the window; tables, inline
-// SVG and `<object>` sent most of the rest to the parser). Following them needs html5ever's
-// table modes: implied `<tbody>`/`<tr>`, cells as scope boundaries and as markers in the list
-// of formatting elements, and a give-up on anything foster-parented.
+// TODO: the rest of tables (captions, column groups, anything the parser moves out of a
+// table), inline SVG and MathML, `<object>` and `<select>`. Of 54 real pages from public
+// repositories, 19 took the window; these sent most of the others to the parser.
 #[cfg_attr(
     not(test),
     expect(dead_code, reason = "read through kind_of, which a test keeps in step")
@@ -143,16 +142,9 @@ const UNSUPPORTED: &[&str] = &[
     "image",
     "isindex",
     "nobr",
-    "table",
     "caption",
     "colgroup",
     "col",
-    "tbody",
-    "thead",
-    "tfoot",
-    "tr",
-    "td",
-    "th",
     "object",
     "applet",
     "marquee",
@@ -323,7 +315,14 @@ const SPECIAL: &[&str] = &[
     "section",
     "source",
     "summary",
+    "table",
+    "tbody",
+    "td",
     "textarea",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
     "track",
     "ul",
     "wbr",
@@ -338,6 +337,17 @@ const NO_RECONSTRUCT: &[&str] = &["param", "source", "track", "link", "meta", "t
 
 const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
 
+/// The elements the model follows that bound every kind of scope (html5ever's default scope
+/// also stops at elements the model gives up on).
+const SCOPE_BOUNDARIES: &[&str] = &["table", "td", "th"];
+
+/// The parts of a table the model follows (captions and column groups it does not).
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read through kind_of, which a test keeps in step")
+)]
+const TABLE_PARTS: &[&str] = &["table", "tbody", "thead", "tfoot", "tr", "td", "th"];
+
 /// What the model needs to know of a tag name, as bits.
 mod kind {
     pub const UNSUPPORTED: u16 = 1;
@@ -349,6 +359,7 @@ mod kind {
     pub const SPECIAL: u16 = 1 << 6;
     pub const HEADING: u16 = 1 << 7;
     pub const NO_RECONSTRUCT: u16 = 1 << 8;
+    pub const TABLE_PART: u16 = 1 << 9;
 }
 
 /// The kind bits of a tag name: the union of the lists above that name it (a `match`, so
@@ -447,16 +458,16 @@ fn kind_of(name: &str) -> u16 {
         "style" => kind::RAW_HIDDEN,
         "summary" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
         "svg" => kind::UNSUPPORTED,
-        "table" => kind::UNSUPPORTED,
-        "tbody" => kind::UNSUPPORTED,
-        "td" => kind::UNSUPPORTED,
+        "table" => kind::TABLE_PART | kind::SPECIAL,
+        "tbody" => kind::TABLE_PART | kind::SPECIAL,
+        "td" => kind::TABLE_PART | kind::SPECIAL,
         "template" => kind::UNSUPPORTED,
         "textarea" => kind::SPECIAL | kind::NO_RECONSTRUCT,
-        "tfoot" => kind::UNSUPPORTED,
-        "th" => kind::UNSUPPORTED,
-        "thead" => kind::UNSUPPORTED,
+        "tfoot" => kind::TABLE_PART | kind::SPECIAL,
+        "th" => kind::TABLE_PART | kind::SPECIAL,
+        "thead" => kind::TABLE_PART | kind::SPECIAL,
         "title" => kind::UNSUPPORTED,
-        "tr" => kind::UNSUPPORTED,
+        "tr" => kind::TABLE_PART | kind::SPECIAL,
         "track" => kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT,
         "tt" => kind::FORMATTING,
         "u" => kind::FORMATTING,
@@ -975,6 +986,22 @@ fn step(pattern: &[char], state: usize, c: char) -> usize {
     }
 }
 
+/// Where the scan is relative to tables: html5ever's insertion mode, as far as the model
+/// follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TableMode {
+    /// Outside any table.
+    Body,
+    /// Directly in a `<table>`, a row group or a row: only table parts, whitespace, scripts
+    /// and styles may come; anything else would be moved out of the table (foster-parented),
+    /// which the model does not follow.
+    Table,
+    Section,
+    Row,
+    /// In a cell: the body's rules, with the cell as a scope boundary.
+    Cell,
+}
+
 /// The pass over the body.
 struct BodyScan<'a> {
     html: &'a str,
@@ -1053,6 +1080,17 @@ impl<'a> BodyScan<'a> {
         if from >= to {
             return Some(None);
         }
+        if matches!(
+            self.table_mode(),
+            TableMode::Table | TableMode::Section | TableMode::Row
+        ) {
+            let blank = self
+                .bytes
+                .get(from..to)?
+                .iter()
+                .all(u8::is_ascii_whitespace);
+            return blank.then_some(None);
+        }
         if self.rcdata_end.is_none() {
             self.reconstruct()?;
         }
@@ -1119,6 +1157,9 @@ impl<'a> BodyScan<'a> {
         match token_at(self.bytes, lt)? {
             Token::Skip(end) => Some(end),
             Token::Text => {
+                if !matches!(self.table_mode(), TableMode::Body | TableMode::Cell) {
+                    return None;
+                }
                 self.reconstruct()?;
                 if self.hidden == 0 {
                     self.visible_char('<');
@@ -1141,6 +1182,7 @@ impl<'a> BodyScan<'a> {
     fn candidate(&mut self, at: usize) {
         let clean = self.hidden == 0
             && self.pending.is_empty()
+            && self.table_mode() == TableMode::Body
             && self.markers.idle()
             && (!self.form_pointer || self.stack.iter().any(|o| o.name.is_named("form")));
         let spaced = self
@@ -1180,6 +1222,18 @@ impl<'a> BodyScan<'a> {
         let k = kind_of(n);
         if k & kind::UNSUPPORTED != 0 {
             return None;
+        }
+        match self.table_mode() {
+            TableMode::Body if k & kind::TABLE_PART != 0 && n != "table" => return Some(end),
+            TableMode::Body | TableMode::Cell if n == "table" => {
+                return self.start_table(name, tag, hidden);
+            }
+            TableMode::Cell if k & kind::TABLE_PART != 0 => {
+                self.close_cell()?;
+                return self.start_tag(name, tag, hidden);
+            }
+            TableMode::Body | TableMode::Cell => {}
+            mode => return self.start_in_table(mode, name, tag, hidden),
         }
         if k & kind::RAW_HIDDEN != 0 {
             return raw_end(self.bytes, end, n);
@@ -1223,6 +1277,166 @@ impl<'a> BodyScan<'a> {
             });
         }
         Some(end)
+    }
+
+    /// The table mode at the current node: the nearest table part on the stack decides, since
+    /// nothing else can sit above one outside a cell without the model giving up.
+    fn table_mode(&self) -> TableMode {
+        let Some(part) = self.stack.iter().rev().find(|o| o.has(kind::TABLE_PART)) else {
+            return TableMode::Body;
+        };
+        match part.name.as_str() {
+            "td" | "th" => TableMode::Cell,
+            "tr" => TableMode::Row,
+            "table" => TableMode::Table,
+            _ => TableMode::Section,
+        }
+    }
+
+    /// `<table>` in the body or a cell. Whether it first closes an open `<p>` depends on the
+    /// document's mode, and a formatting element waiting to be reopened would be held back by
+    /// the cells' markers: the model gives up on both.
+    fn start_table(&mut self, name: Name, tag: Range<usize>, hidden: bool) -> Option<usize> {
+        if self.in_scope("p", &["button"]) || !self.pending.is_empty() {
+            return None;
+        }
+        let end = tag.end;
+        self.push(name, tag, hidden);
+        Some(end)
+    }
+
+    /// A start tag directly in a table, row group or row.
+    fn start_in_table(
+        &mut self,
+        mode: TableMode,
+        name: Name,
+        tag: Range<usize>,
+        hidden: bool,
+    ) -> Option<usize> {
+        let n = name.as_str();
+        let at = tag.start;
+        match (mode, n) {
+            (_, "script" | "style") => raw_end(self.bytes, tag.end, n),
+            (TableMode::Table, "tbody" | "thead" | "tfoot") | (TableMode::Section, "tr") => {
+                let end = tag.end;
+                self.push(name, tag, hidden);
+                Some(end)
+            }
+            (TableMode::Table, "tr" | "td" | "th") => {
+                self.push_implied("tbody", at)?;
+                self.start_tag(name, tag, hidden)
+            }
+            (TableMode::Section, "td" | "th") => {
+                self.push_implied("tr", at)?;
+                self.start_tag(name, tag, hidden)
+            }
+            (TableMode::Section, "tbody" | "thead" | "tfoot")
+            | (TableMode::Row, "tr" | "tbody" | "thead" | "tfoot") => {
+                self.pop_explicit()?;
+                self.start_tag(name, tag, hidden)
+            }
+            (TableMode::Row, "td" | "th") => {
+                // A cell is a marker in the list of formatting elements: the model follows
+                // only cells with no formatting element outside them.
+                let formatting = self.stack.iter().any(|o| o.has(kind::FORMATTING));
+                if formatting || !self.pending.is_empty() {
+                    return None;
+                }
+                let end = tag.end;
+                self.push(name, tag, hidden);
+                Some(end)
+            }
+            _ => None,
+        }
+    }
+
+    /// An end tag directly in a table, row group or row.
+    fn end_in_table(&mut self, mode: TableMode, name: &str) -> Option<()> {
+        let top = self.stack.last()?.name;
+        match (mode, name) {
+            (TableMode::Table, "table") | (TableMode::Row, "tr") => self.pop_explicit(),
+            (TableMode::Section, "tbody" | "thead" | "tfoot") if top.is_named(name) => {
+                self.pop_explicit()
+            }
+            (TableMode::Section, "table") => {
+                self.pop_explicit()?;
+                self.end_tag(name)
+            }
+            (TableMode::Row, "table") => {
+                self.pop_explicit()?;
+                self.end_tag(name)
+            }
+            (TableMode::Row, "tbody" | "thead" | "tfoot") => {
+                let section = self.stack.iter().rev().nth(1)?;
+                if section.name.is_named(name) {
+                    self.pop_explicit()?;
+                    return self.pop_explicit();
+                }
+                Some(())
+            }
+            (_, "body" | "html" | "tbody" | "thead" | "tfoot" | "tr" | "td" | "th") => Some(()),
+            _ => None,
+        }
+    }
+
+    /// An end tag in a cell: `Some(result)` when it is a table's, `None` for the body's rules.
+    fn end_in_cell(&mut self, name: &str) -> Option<Option<()>> {
+        let cell = self
+            .stack
+            .iter()
+            .rev()
+            .find(|o| o.has(kind::TABLE_PART))?
+            .name;
+        match name {
+            "td" | "th" if cell.is_named(name) => Some(self.close_cell()),
+            "td" | "th" => Some(Some(())),
+            "table" | "tbody" | "thead" | "tfoot" | "tr" => {
+                if !self.in_table_scope(name) {
+                    return Some(Some(()));
+                }
+                Some(self.close_cell().and_then(|()| self.end_tag(name)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether an element named `name` is open below no `<table>` other than itself.
+    fn in_table_scope(&self, name: &str) -> bool {
+        for open in self.stack.iter().rev() {
+            if open.name.is_named(name) {
+                return true;
+            }
+            if open.name.is_named("table") {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// Closes the current cell: everything opened in it is popped, and formatting elements
+    /// closed on the way are forgotten (the cell's marker bounds them).
+    fn close_cell(&mut self) -> Option<()> {
+        let cell = self.stack.iter().rev().find(|o| o.is(&["td", "th"]))?.name;
+        self.pop_until(cell.as_str())?;
+        self.pending.clear();
+        Some(())
+    }
+
+    /// Pushes an element as opened by its start tag.
+    fn push(&mut self, name: Name, tag: Range<usize>, hidden: bool) {
+        self.hidden += usize::from(hidden);
+        self.stack.push(Open {
+            name,
+            kind: kind_of(name.as_str()),
+            tag,
+            hidden,
+        });
+    }
+
+    /// Pushes an element the parser implies (`<tbody>`, `<tr>`): it has no tag in the page.
+    fn push_implied(&mut self, name: &str, at: usize) -> Option<()> {
+        self.push(Name::new(name.as_bytes())?, at..at, false);
+        Some(())
     }
 
     /// `<textarea>` holds text up to its end tag, which [`BodyScan::run`] reads as one run.
@@ -1294,6 +1508,15 @@ impl<'a> BodyScan<'a> {
         if k & (kind::UNSUPPORTED | kind::RAW_HIDDEN) != 0 {
             return None;
         }
+        match self.table_mode() {
+            TableMode::Body => {}
+            TableMode::Cell => {
+                if let Some(done) = self.end_in_cell(name) {
+                    return done;
+                }
+            }
+            mode => return self.end_in_table(mode, name),
+        }
         match name {
             "br" => self.reconstruct(),
             "textarea" => match self.stack.last() {
@@ -1318,7 +1541,7 @@ impl<'a> BodyScan<'a> {
                 let name = open.name;
                 return self.pop_until(name.as_str());
             }
-            if open.is(extra_scope) {
+            if open.is(extra_scope) || open.is(SCOPE_BOUNDARIES) {
                 return Some(());
             }
         }
@@ -1335,7 +1558,7 @@ impl<'a> BodyScan<'a> {
             .stack
             .get(i + 1..)?
             .iter()
-            .any(|o| o.is(&["p", "li", "dd", "dt"]))
+            .any(|o| o.is(&["p", "li", "dd", "dt"]) || o.has(kind::TABLE_PART))
         {
             return None;
         }
@@ -1380,7 +1603,7 @@ impl<'a> BodyScan<'a> {
             if open.name.is_named(name) {
                 return true;
             }
-            if open.is(extra_scope) {
+            if open.is(extra_scope) || open.is(SCOPE_BOUNDARIES) {
                 return false;
             }
         }
@@ -1543,7 +1766,7 @@ mod tests {
 
     #[test]
     fn kinds_match_the_lists() {
-        let lists: [(&[&str], u16); 9] = [
+        let lists: [(&[&str], u16); 10] = [
             (UNSUPPORTED, kind::UNSUPPORTED),
             (RAW_HIDDEN, kind::RAW_HIDDEN),
             (VOID, kind::VOID),
@@ -1553,6 +1776,7 @@ mod tests {
             (SPECIAL, kind::SPECIAL),
             (HEADINGS, kind::HEADING),
             (NO_RECONSTRUCT, kind::NO_RECONSTRUCT),
+            (TABLE_PARTS, kind::TABLE_PART),
         ];
         for (names, bit) in lists {
             for name in names {

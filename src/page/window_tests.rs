@@ -121,6 +121,38 @@ fn buttons_textareas_and_body_metas_take_the_window() {
 }
 
 #[test]
+fn table_layouts_take_the_window() {
+    let rows: String = (0..40)
+        .map(|i| {
+            format!(
+                "<tr><td width=20%><a href=/n/{i}><b>新闻 {i}</b></a></td>\n\
+                 <td><p>我们提供专业的服务 {i}<p>第二段<td hidden>隐藏 {i}</td></tr>\n"
+            )
+        })
+        .collect();
+    let before = format!(
+        "<table class=layout><tbody>{rows}</tbody></table>\n<table><tr><th>表头<td><table><tr><td>嵌套</table></td></table>{}",
+        filler(2000)
+    );
+    let html = page(&before, LINKED);
+    assert!(is_window(same(&html, SMALL)));
+
+    // The footer inside the layout table: the cut falls before the table, never inside it.
+    let html = page(
+        &format!("<table><tr><td>{}{LINKED}</td></tr></table>", filler(3000)),
+        "",
+    );
+    same(&html, SMALL);
+
+    // Text directly in a table is moved out of it by the parser: the model gives up.
+    let html = page(
+        &format!("<table>游离文字<tr><td>x</table>{}", filler(3000)),
+        LINKED,
+    );
+    assert_eq!(same(&html, SMALL), AnalysisPath::Full);
+}
+
+#[test]
 fn ampersands_that_are_not_references_take_the_window() {
     let before = format!("{}<p>a&b=2 R&D 合作&交流</p>{}", filler(3000), filler(200));
     assert!(is_window(same(&page(&before, LINKED), SMALL)));
@@ -296,6 +328,18 @@ fn piece() -> impl Strategy<Value = String> {
         Just("</footer>".to_string()),
         Just("<table><tr><td>".to_string()),
         Just("</table>".to_string()),
+        Just("<table>".to_string()),
+        Just("<table style='display:none'><tr><td>".to_string()),
+        Just("<tbody>".to_string()),
+        Just("</tbody>".to_string()),
+        Just("<thead><tr><th>".to_string()),
+        Just("<tr>".to_string()),
+        Just("</tr>".to_string()),
+        Just("<td>".to_string()),
+        Just("<td hidden>".to_string()),
+        Just("</td>".to_string()),
+        Just("</th>".to_string()),
+        Just("\n\t".to_string()),
         Just("<!-- c -->".to_string()),
         Just("<script>x<y</script>".to_string()),
         Just("<br>".to_string()),
