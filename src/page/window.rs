@@ -337,6 +337,13 @@ const NO_RECONSTRUCT: &[&str] = &["param", "source", "track", "link", "meta", "t
 
 const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
 
+/// Start tags with handling of their own before the common steps.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read through kind_of, which a test keeps in step")
+)]
+const OWN_START: &[&str] = &["button", "meta", "textarea"];
+
 /// The elements the model follows that bound every kind of scope (html5ever's default scope
 /// also stops at elements the model gives up on).
 const SCOPE_BOUNDARIES: &[&str] = &["table", "td", "th"];
@@ -360,6 +367,7 @@ mod kind {
     pub const HEADING: u16 = 1 << 7;
     pub const NO_RECONSTRUCT: u16 = 1 << 8;
     pub const TABLE_PART: u16 = 1 << 9;
+    pub const OWN_START: u16 = 1 << 10;
 }
 
 /// The kind bits of a tag name: the union of the lists above that name it (a `match`, so
@@ -380,7 +388,7 @@ fn kind_of(name: &str) -> u16 {
         "blockquote" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
         "body" => kind::UNSUPPORTED,
         "br" => kind::VOID | kind::SPECIAL,
-        "button" => kind::BLOCK_END | kind::SPECIAL,
+        "button" => kind::BLOCK_END | kind::SPECIAL | kind::OWN_START,
         "caption" => kind::UNSUPPORTED,
         "center" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
         "code" => kind::FORMATTING,
@@ -428,7 +436,7 @@ fn kind_of(name: &str) -> u16 {
         "marquee" => kind::UNSUPPORTED,
         "math" => kind::UNSUPPORTED,
         "menu" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "meta" => kind::VOID | kind::NO_RECONSTRUCT,
+        "meta" => kind::VOID | kind::NO_RECONSTRUCT | kind::OWN_START,
         "nav" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
         "nobr" => kind::UNSUPPORTED,
         "noembed" => kind::UNSUPPORTED,
@@ -462,7 +470,7 @@ fn kind_of(name: &str) -> u16 {
         "tbody" => kind::TABLE_PART | kind::SPECIAL,
         "td" => kind::TABLE_PART | kind::SPECIAL,
         "template" => kind::UNSUPPORTED,
-        "textarea" => kind::SPECIAL | kind::NO_RECONSTRUCT,
+        "textarea" => kind::SPECIAL | kind::NO_RECONSTRUCT | kind::OWN_START,
         "tfoot" => kind::TABLE_PART | kind::SPECIAL,
         "th" => kind::TABLE_PART | kind::SPECIAL,
         "thead" => kind::TABLE_PART | kind::SPECIAL,
@@ -1023,6 +1031,8 @@ struct BodyScan<'a> {
     rcdata_end: Option<usize>,
     /// `<meta>` tags in the body, with where they start.
     metas: Vec<(usize, Meta)>,
+    /// Table parts on the stack (so the table mode costs nothing outside tables).
+    tables_open: usize,
 }
 
 impl<'a> BodyScan<'a> {
@@ -1043,6 +1053,7 @@ impl<'a> BodyScan<'a> {
             folded: String::new(),
             rcdata_end: None,
             metas: Vec::new(),
+            tables_open: 0,
         }
     }
 
@@ -1242,6 +1253,7 @@ impl<'a> BodyScan<'a> {
             return Some(end);
         }
         match n {
+            _ if k & kind::OWN_START == 0 => {}
             "textarea" => return self.start_textarea(name, tag, hidden),
             "meta" => self
                 .metas
@@ -1268,13 +1280,7 @@ impl<'a> BodyScan<'a> {
             self.reconstruct()?;
         }
         if k & kind::VOID == 0 {
-            self.hidden += usize::from(hidden);
-            self.stack.push(Open {
-                name,
-                kind: k,
-                tag,
-                hidden,
-            });
+            self.push_kind(name, k, tag, hidden);
         }
         Some(end)
     }
@@ -1282,6 +1288,9 @@ impl<'a> BodyScan<'a> {
     /// The table mode at the current node: the nearest table part on the stack decides, since
     /// nothing else can sit above one outside a cell without the model giving up.
     fn table_mode(&self) -> TableMode {
+        if self.tables_open == 0 {
+            return TableMode::Body;
+        }
         let Some(part) = self.stack.iter().rev().find(|o| o.has(kind::TABLE_PART)) else {
             return TableMode::Body;
         };
@@ -1424,10 +1433,16 @@ impl<'a> BodyScan<'a> {
 
     /// Pushes an element as opened by its start tag.
     fn push(&mut self, name: Name, tag: Range<usize>, hidden: bool) {
+        self.push_kind(name, kind_of(name.as_str()), tag, hidden);
+    }
+
+    /// Pushes an element whose kind bits are known.
+    fn push_kind(&mut self, name: Name, kind: u16, tag: Range<usize>, hidden: bool) {
         self.hidden += usize::from(hidden);
+        self.tables_open += usize::from(kind & kind::TABLE_PART != 0);
         self.stack.push(Open {
             name,
-            kind: kind_of(name.as_str()),
+            kind,
             tag,
             hidden,
         });
@@ -1443,13 +1458,7 @@ impl<'a> BodyScan<'a> {
     fn start_textarea(&mut self, name: Name, tag: Range<usize>, hidden: bool) -> Option<usize> {
         let end = tag.end;
         self.rcdata_end = Some(raw_close(self.bytes, end, "textarea")?);
-        self.hidden += usize::from(hidden);
-        self.stack.push(Open {
-            name,
-            kind: kind_of("textarea"),
-            tag,
-            hidden,
-        });
+        self.push(name, tag, hidden);
         Some(end)
     }
 
@@ -1541,7 +1550,7 @@ impl<'a> BodyScan<'a> {
                 let name = open.name;
                 return self.pop_until(name.as_str());
             }
-            if open.is(extra_scope) || open.is(SCOPE_BOUNDARIES) {
+            if open.is(extra_scope) || (open.has(kind::TABLE_PART) && open.is(SCOPE_BOUNDARIES)) {
                 return Some(());
             }
         }
@@ -1563,7 +1572,7 @@ impl<'a> BodyScan<'a> {
             return None;
         }
         let open = self.stack.remove(i);
-        self.hidden -= usize::from(open.hidden);
+        self.forget(&open);
         Some(())
     }
 
@@ -1603,7 +1612,7 @@ impl<'a> BodyScan<'a> {
             if open.name.is_named(name) {
                 return true;
             }
-            if open.is(extra_scope) || open.is(SCOPE_BOUNDARIES) {
+            if open.is(extra_scope) || (open.has(kind::TABLE_PART) && open.is(SCOPE_BOUNDARIES)) {
                 return false;
             }
         }
@@ -1614,7 +1623,7 @@ impl<'a> BodyScan<'a> {
     /// to be reopened.
     fn pop_until(&mut self, name: &str) -> Option<()> {
         while let Some(open) = self.stack.pop() {
-            self.hidden -= usize::from(open.hidden);
+            self.forget(&open);
             if open.name.is_named(name) {
                 return Some(());
             }
@@ -1630,16 +1639,22 @@ impl<'a> BodyScan<'a> {
 
     fn pop(&mut self) -> Option<()> {
         let open = self.stack.pop()?;
-        self.hidden -= usize::from(open.hidden);
+        self.forget(&open);
         if open.has(kind::FORMATTING) {
             return None;
         }
         Some(())
     }
 
+    /// Accounts for an element leaving the stack.
+    fn forget(&mut self, open: &Open) {
+        self.hidden -= usize::from(open.hidden);
+        self.tables_open -= usize::from(open.has(kind::TABLE_PART));
+    }
+
     fn pop_explicit(&mut self) -> Option<()> {
         let open = self.stack.pop()?;
-        self.hidden -= usize::from(open.hidden);
+        self.forget(&open);
         Some(())
     }
 }
@@ -1766,7 +1781,7 @@ mod tests {
 
     #[test]
     fn kinds_match_the_lists() {
-        let lists: [(&[&str], u16); 10] = [
+        let lists: [(&[&str], u16); 11] = [
             (UNSUPPORTED, kind::UNSUPPORTED),
             (RAW_HIDDEN, kind::RAW_HIDDEN),
             (VOID, kind::VOID),
@@ -1777,6 +1792,7 @@ mod tests {
             (HEADINGS, kind::HEADING),
             (NO_RECONSTRUCT, kind::NO_RECONSTRUCT),
             (TABLE_PARTS, kind::TABLE_PART),
+            (OWN_START, kind::OWN_START),
         ];
         for (names, bit) in lists {
             for name in names {
