@@ -370,120 +370,161 @@ mod kind {
     pub const OWN_START: u16 = 1 << 10;
 }
 
-/// The kind bits of a tag name: the union of the lists above that name it (a `match`, so
-/// the compiler dispatches on length first; `kinds_match_the_lists` keeps it in step).
+/// The kind bits of a tag name: the union of the lists above that name it.
 fn kind_of(name: &str) -> u16 {
-    match name {
-        "a" => kind::FORMATTING,
-        "address" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "applet" => kind::UNSUPPORTED,
-        "area" => kind::VOID | kind::SPECIAL,
-        "article" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "aside" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "b" => kind::FORMATTING,
-        "base" => kind::UNSUPPORTED,
-        "basefont" => kind::UNSUPPORTED,
-        "bgsound" => kind::UNSUPPORTED,
-        "big" => kind::FORMATTING,
-        "blockquote" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "body" => kind::UNSUPPORTED,
-        "br" => kind::VOID | kind::SPECIAL,
-        "button" => kind::BLOCK_END | kind::SPECIAL | kind::OWN_START,
-        "caption" => kind::UNSUPPORTED,
-        "center" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "code" => kind::FORMATTING,
-        "col" => kind::UNSUPPORTED,
-        "colgroup" => kind::UNSUPPORTED,
-        "dd" => kind::CLOSES_P | kind::SPECIAL,
-        "details" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "dialog" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "dir" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "div" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "dl" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "dt" => kind::CLOSES_P | kind::SPECIAL,
-        "em" => kind::FORMATTING,
-        "embed" => kind::VOID | kind::SPECIAL,
-        "fieldset" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "figcaption" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "figure" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "font" => kind::FORMATTING,
-        "footer" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "form" => kind::CLOSES_P | kind::SPECIAL,
-        "frame" => kind::UNSUPPORTED,
-        "frameset" => kind::UNSUPPORTED,
-        "h1" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
-        "h2" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
-        "h3" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
-        "h4" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
-        "h5" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
-        "h6" => kind::CLOSES_P | kind::SPECIAL | kind::HEADING,
-        "head" => kind::UNSUPPORTED,
-        "header" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "hgroup" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "hr" => kind::VOID | kind::CLOSES_P | kind::SPECIAL,
-        "html" => kind::UNSUPPORTED,
-        "i" => kind::FORMATTING,
-        "iframe" => kind::RAW_HIDDEN,
-        "image" => kind::UNSUPPORTED,
-        "img" => kind::VOID | kind::SPECIAL,
-        "input" => kind::VOID | kind::SPECIAL,
-        "isindex" => kind::UNSUPPORTED,
-        "keygen" => kind::UNSUPPORTED,
-        "li" => kind::CLOSES_P | kind::SPECIAL,
-        "link" => kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT,
-        "listing" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "main" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "marquee" => kind::UNSUPPORTED,
-        "math" => kind::UNSUPPORTED,
-        "menu" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "meta" => kind::VOID | kind::NO_RECONSTRUCT | kind::OWN_START,
-        "nav" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "nobr" => kind::UNSUPPORTED,
-        "noembed" => kind::UNSUPPORTED,
-        "noframes" => kind::UNSUPPORTED,
-        "noscript" => kind::RAW_HIDDEN,
-        "object" => kind::UNSUPPORTED,
-        "ol" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "optgroup" => kind::UNSUPPORTED,
-        "option" => kind::UNSUPPORTED,
-        "p" => kind::CLOSES_P | kind::SPECIAL,
-        "param" => kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT,
-        "plaintext" => kind::UNSUPPORTED,
-        "pre" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "rb" => kind::UNSUPPORTED,
-        "rp" => kind::UNSUPPORTED,
-        "rt" => kind::UNSUPPORTED,
-        "rtc" => kind::UNSUPPORTED,
-        "s" => kind::FORMATTING,
-        "script" => kind::RAW_HIDDEN,
-        "search" => kind::UNSUPPORTED,
-        "section" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "select" => kind::UNSUPPORTED,
-        "small" => kind::FORMATTING,
-        "source" => kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT,
-        "strike" => kind::FORMATTING,
-        "strong" => kind::FORMATTING,
-        "style" => kind::RAW_HIDDEN,
-        "summary" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "svg" => kind::UNSUPPORTED,
-        "table" => kind::TABLE_PART | kind::SPECIAL,
-        "tbody" => kind::TABLE_PART | kind::SPECIAL,
-        "td" => kind::TABLE_PART | kind::SPECIAL,
-        "template" => kind::UNSUPPORTED,
-        "textarea" => kind::SPECIAL | kind::NO_RECONSTRUCT | kind::OWN_START,
-        "tfoot" => kind::TABLE_PART | kind::SPECIAL,
-        "th" => kind::TABLE_PART | kind::SPECIAL,
-        "thead" => kind::TABLE_PART | kind::SPECIAL,
-        "title" => kind::UNSUPPORTED,
-        "tr" => kind::TABLE_PART | kind::SPECIAL,
-        "track" => kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT,
-        "tt" => kind::FORMATTING,
-        "u" => kind::FORMATTING,
-        "ul" => kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
-        "wbr" => kind::VOID | kind::SPECIAL,
-        "xmp" => kind::UNSUPPORTED,
-        _ => 0,
-    }
+    known(name.as_bytes()).map_or(0, |(_, kind)| kind)
+}
+
+/// A tag name the model knows, as a static string with its kind bits (a `match`, so the
+/// compiler dispatches on length first; `kinds_match_the_lists` keeps it in step with the
+/// lists above). Common names without kind bits are here too, so reading them costs no
+/// UTF-8 check.
+fn known(name: &[u8]) -> Option<(&'static str, u16)> {
+    Some(match name {
+        b"a" => ("a", kind::FORMATTING),
+        b"address" => ("address", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"applet" => ("applet", kind::UNSUPPORTED),
+        b"area" => ("area", kind::VOID | kind::SPECIAL),
+        b"article" => ("article", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"aside" => ("aside", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"b" => ("b", kind::FORMATTING),
+        b"base" => ("base", kind::UNSUPPORTED),
+        b"basefont" => ("basefont", kind::UNSUPPORTED),
+        b"bgsound" => ("bgsound", kind::UNSUPPORTED),
+        b"big" => ("big", kind::FORMATTING),
+        b"blockquote" => (
+            "blockquote",
+            kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        ),
+        b"body" => ("body", kind::UNSUPPORTED),
+        b"br" => ("br", kind::VOID | kind::SPECIAL),
+        b"button" => ("button", kind::BLOCK_END | kind::SPECIAL | kind::OWN_START),
+        b"caption" => ("caption", kind::UNSUPPORTED),
+        b"center" => ("center", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"code" => ("code", kind::FORMATTING),
+        b"col" => ("col", kind::UNSUPPORTED),
+        b"colgroup" => ("colgroup", kind::UNSUPPORTED),
+        b"dd" => ("dd", kind::CLOSES_P | kind::SPECIAL),
+        b"details" => ("details", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"dialog" => ("dialog", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"dir" => ("dir", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"div" => ("div", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"dl" => ("dl", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"dt" => ("dt", kind::CLOSES_P | kind::SPECIAL),
+        b"em" => ("em", kind::FORMATTING),
+        b"embed" => ("embed", kind::VOID | kind::SPECIAL),
+        b"fieldset" => ("fieldset", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"figcaption" => (
+            "figcaption",
+            kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL,
+        ),
+        b"figure" => ("figure", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"font" => ("font", kind::FORMATTING),
+        b"footer" => ("footer", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"form" => ("form", kind::CLOSES_P | kind::SPECIAL),
+        b"frame" => ("frame", kind::UNSUPPORTED),
+        b"frameset" => ("frameset", kind::UNSUPPORTED),
+        b"h1" => ("h1", kind::CLOSES_P | kind::SPECIAL | kind::HEADING),
+        b"h2" => ("h2", kind::CLOSES_P | kind::SPECIAL | kind::HEADING),
+        b"h3" => ("h3", kind::CLOSES_P | kind::SPECIAL | kind::HEADING),
+        b"h4" => ("h4", kind::CLOSES_P | kind::SPECIAL | kind::HEADING),
+        b"h5" => ("h5", kind::CLOSES_P | kind::SPECIAL | kind::HEADING),
+        b"h6" => ("h6", kind::CLOSES_P | kind::SPECIAL | kind::HEADING),
+        b"head" => ("head", kind::UNSUPPORTED),
+        b"header" => ("header", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"hgroup" => ("hgroup", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"hr" => ("hr", kind::VOID | kind::CLOSES_P | kind::SPECIAL),
+        b"html" => ("html", kind::UNSUPPORTED),
+        b"i" => ("i", kind::FORMATTING),
+        b"iframe" => ("iframe", kind::RAW_HIDDEN),
+        b"image" => ("image", kind::UNSUPPORTED),
+        b"img" => ("img", kind::VOID | kind::SPECIAL),
+        b"input" => ("input", kind::VOID | kind::SPECIAL),
+        b"isindex" => ("isindex", kind::UNSUPPORTED),
+        b"keygen" => ("keygen", kind::UNSUPPORTED),
+        b"li" => ("li", kind::CLOSES_P | kind::SPECIAL),
+        b"link" => ("link", kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT),
+        b"listing" => ("listing", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"main" => ("main", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"marquee" => ("marquee", kind::UNSUPPORTED),
+        b"math" => ("math", kind::UNSUPPORTED),
+        b"menu" => ("menu", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"meta" => ("meta", kind::VOID | kind::NO_RECONSTRUCT | kind::OWN_START),
+        b"nav" => ("nav", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"nobr" => ("nobr", kind::UNSUPPORTED),
+        b"noembed" => ("noembed", kind::UNSUPPORTED),
+        b"noframes" => ("noframes", kind::UNSUPPORTED),
+        b"noscript" => ("noscript", kind::RAW_HIDDEN),
+        b"object" => ("object", kind::UNSUPPORTED),
+        b"ol" => ("ol", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"optgroup" => ("optgroup", kind::UNSUPPORTED),
+        b"option" => ("option", kind::UNSUPPORTED),
+        b"p" => ("p", kind::CLOSES_P | kind::SPECIAL),
+        b"param" => ("param", kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT),
+        b"plaintext" => ("plaintext", kind::UNSUPPORTED),
+        b"pre" => ("pre", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"rb" => ("rb", kind::UNSUPPORTED),
+        b"rp" => ("rp", kind::UNSUPPORTED),
+        b"rt" => ("rt", kind::UNSUPPORTED),
+        b"rtc" => ("rtc", kind::UNSUPPORTED),
+        b"s" => ("s", kind::FORMATTING),
+        b"script" => ("script", kind::RAW_HIDDEN),
+        b"search" => ("search", kind::UNSUPPORTED),
+        b"section" => ("section", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"select" => ("select", kind::UNSUPPORTED),
+        b"small" => ("small", kind::FORMATTING),
+        b"source" => ("source", kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT),
+        b"strike" => ("strike", kind::FORMATTING),
+        b"strong" => ("strong", kind::FORMATTING),
+        b"style" => ("style", kind::RAW_HIDDEN),
+        b"summary" => ("summary", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"svg" => ("svg", kind::UNSUPPORTED),
+        b"table" => ("table", kind::TABLE_PART | kind::SPECIAL),
+        b"tbody" => ("tbody", kind::TABLE_PART | kind::SPECIAL),
+        b"td" => ("td", kind::TABLE_PART | kind::SPECIAL),
+        b"template" => ("template", kind::UNSUPPORTED),
+        b"textarea" => (
+            "textarea",
+            kind::SPECIAL | kind::NO_RECONSTRUCT | kind::OWN_START,
+        ),
+        b"tfoot" => ("tfoot", kind::TABLE_PART | kind::SPECIAL),
+        b"th" => ("th", kind::TABLE_PART | kind::SPECIAL),
+        b"thead" => ("thead", kind::TABLE_PART | kind::SPECIAL),
+        b"title" => ("title", kind::UNSUPPORTED),
+        b"tr" => ("tr", kind::TABLE_PART | kind::SPECIAL),
+        b"track" => ("track", kind::VOID | kind::SPECIAL | kind::NO_RECONSTRUCT),
+        b"tt" => ("tt", kind::FORMATTING),
+        b"u" => ("u", kind::FORMATTING),
+        b"ul" => ("ul", kind::CLOSES_P | kind::BLOCK_END | kind::SPECIAL),
+        b"wbr" => ("wbr", kind::VOID | kind::SPECIAL),
+        b"xmp" => ("xmp", kind::UNSUPPORTED),
+        b"span" => ("span", 0),
+        b"label" => ("label", 0),
+        b"abbr" => ("abbr", 0),
+        b"sup" => ("sup", 0),
+        b"sub" => ("sub", 0),
+        b"cite" => ("cite", 0),
+        b"time" => ("time", 0),
+        b"mark" => ("mark", 0),
+        b"q" => ("q", 0),
+        b"ins" => ("ins", 0),
+        b"del" => ("del", 0),
+        b"var" => ("var", 0),
+        b"kbd" => ("kbd", 0),
+        b"samp" => ("samp", 0),
+        b"dfn" => ("dfn", 0),
+        b"bdi" => ("bdi", 0),
+        b"bdo" => ("bdo", 0),
+        b"picture" => ("picture", 0),
+        b"video" => ("video", 0),
+        b"audio" => ("audio", 0),
+        b"canvas" => ("canvas", 0),
+        b"output" => ("output", 0),
+        b"progress" => ("progress", 0),
+        b"meter" => ("meter", 0),
+        b"data" => ("data", 0),
+        _ => return None,
+    })
 }
 
 /// A lower-case ASCII tag name, kept inline (the model gives up on longer names).
@@ -491,6 +532,9 @@ fn kind_of(name: &str) -> u16 {
 struct Name {
     bytes: [u8; 24],
     len: u8,
+    /// The name as a static string when the model knows it.
+    known: Option<&'static str>,
+    kind: u16,
 }
 
 impl Name {
@@ -502,9 +546,12 @@ impl Name {
         for (to, from) in bytes.iter_mut().zip(raw) {
             *to = from.to_ascii_lowercase();
         }
+        let known = known(bytes.get(..raw.len())?);
         Some(Name {
             bytes,
             len: raw.len() as u8,
+            known: known.map(|(text, _)| text),
+            kind: known.map_or(0, |(_, kind)| kind),
         })
     }
 
@@ -517,8 +564,10 @@ impl Name {
     }
 
     fn as_str(&self) -> &str {
-        let bytes = self.bytes.get(..usize::from(self.len)).unwrap_or(&[]);
-        std::str::from_utf8(bytes).unwrap_or("")
+        if let Some(text) = self.known {
+            return text;
+        }
+        std::str::from_utf8(self.bytes()).unwrap_or("")
     }
 }
 
@@ -1230,7 +1279,7 @@ impl<'a> BodyScan<'a> {
     fn start_tag(&mut self, name: Name, tag: Range<usize>, hidden: bool) -> Option<usize> {
         let end = tag.end;
         let n = name.as_str();
-        let k = kind_of(n);
+        let k = name.kind;
         if k & kind::UNSUPPORTED != 0 {
             return None;
         }
@@ -1433,7 +1482,7 @@ impl<'a> BodyScan<'a> {
 
     /// Pushes an element as opened by its start tag.
     fn push(&mut self, name: Name, tag: Range<usize>, hidden: bool) {
-        self.push_kind(name, kind_of(name.as_str()), tag, hidden);
+        self.push_kind(name, name.kind, tag, hidden);
     }
 
     /// Pushes an element whose kind bits are known.
