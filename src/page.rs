@@ -6,12 +6,12 @@
 //! encloses each character, then filing numbers and 公网安备 numbers are found in the folded
 //! text and tied to their links. The walk never recurses, so deep nesting cannot overflow.
 //!
-//! Pages (from 4 KiB) are not parsed whole when they need not be: [`window`] reads the head
-//! itself (title and `<meta>` tags) and plans a cut shortly before the first filing-number
-//! marker, and the parser sees an empty head, the `<body>` tag, the start tags still open at
-//! the cut and the page from there on. The evidence is the same as from the whole page (the
-//! characters skipped are counted by the plan); [`PageEvidence::analysis`] says which way it
-//! was found.
+//! Pages (from 4 KiB) are not parsed whole when they need not be: the `window` module reads
+//! the head itself (title and `<meta>` tags) and plans a cut shortly before the first
+//! filing-number marker, and the parser sees an empty head, the `<body>` tag, the start tags
+//! still open at the cut and the page from there on. The evidence is the same as from the whole
+//! page (the characters skipped are counted by the plan); [`PageEvidence::analysis`] says which
+//! way it was found.
 
 use std::sync::LazyLock;
 
