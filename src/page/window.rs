@@ -729,6 +729,8 @@ struct BodyScan<'a> {
     metas: Vec<(usize, Meta)>,
     /// Table parts on the stack (so the table mode costs nothing outside tables).
     tables_open: usize,
+    /// Replay buffers of candidates no longer needed, for reuse.
+    spare: Vec<Vec<Range<usize>>>,
 }
 
 impl<'a> BodyScan<'a> {
@@ -750,6 +752,7 @@ impl<'a> BodyScan<'a> {
             rcdata_end: None,
             metas: Vec::new(),
             tables_open: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -897,9 +900,12 @@ impl<'a> BodyScan<'a> {
             .back()
             .is_none_or(|c| at >= c.at + self.limits.spacing);
         if clean && spaced {
+            let mut replay = self.spare.pop().unwrap_or_default();
+            replay.clear();
+            replay.extend(self.stack.iter().map(|o| o.tag.clone()));
             self.recent.push_back(Candidate {
                 at,
-                replay: self.stack.iter().map(|o| o.tag.clone()).collect(),
+                replay,
                 visible: self.visible,
             });
         }
@@ -909,7 +915,16 @@ impl<'a> BodyScan<'a> {
             .front()
             .is_some_and(|c| c.at + margin <= at && c.visible + context <= self.visible)
         {
-            self.best = self.recent.pop_front();
+            self.promote_front();
+        }
+    }
+
+    /// Makes the oldest recent candidate the best so far, keeping the old best's replay
+    /// buffer for the next candidate (a page has hundreds of candidates).
+    fn promote_front(&mut self) {
+        let next = self.recent.pop_front();
+        if let Some(old) = std::mem::replace(&mut self.best, next) {
+            self.spare.push(old.replay);
         }
     }
 
@@ -918,7 +933,7 @@ impl<'a> BodyScan<'a> {
     fn best_before(&mut self, limit: usize, visible: usize) -> Option<Candidate> {
         let fits = |c: &Candidate| c.at <= limit && c.visible <= visible;
         while self.recent.front().is_some_and(fits) {
-            self.best = self.recent.pop_front();
+            self.promote_front();
         }
         self.best.take().filter(fits)
     }
