@@ -475,9 +475,10 @@ impl CsvSplitter {
         use csv_core::ReadRecordResult;
 
         self.parser.reset();
-        // Unquoting only shortens, so the text's length bounds the output and field count.
+        // Unquoting only shortens, so the text bounds the output, and its commas the fields.
+        let commas = memchr::memchr_iter(b',', text.as_bytes()).count();
         let mut output = vec![0u8; text.len() + 1];
-        let mut ends = vec![0usize; text.len() + 2];
+        let mut ends = vec![0usize; commas + 2];
         let (mut input, mut written, mut fields) = (text.as_bytes(), 0, 0);
         loop {
             let (result, read, out, end) = self.parser.read_record(

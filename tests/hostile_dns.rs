@@ -10,14 +10,13 @@ use std::time::Duration;
 
 use hickory_server::proto::op::ResponseCode;
 use icp_audit::address::AddressPolicy;
-use icp_audit::audit::{AuditOptions, Auditor, SiteReport};
-use icp_audit::cloud::CloudRanges;
+use icp_audit::audit::{AuditOptions, Auditor};
 use icp_audit::domain::Domain;
-use icp_audit::fetch::{DialLog, FetchConfig};
+use icp_audit::fetch::DialLog;
 use icp_audit::finding::{Reason, SiteResult};
 use icp_audit::inventory::FilingRecord;
 use icp_audit::resolve::{DnsConfig, LookupOutcome, SiteResolver};
-use support::{DnsAnswer, Reply, Request, Router, ScriptedDns, World, WorldSpec};
+use support::{DnsAnswer, Reply, Request, Router, ScriptedDns, World, WorldSpec, codes};
 use tokio::time::Instant;
 
 const NUMBER: &str = "京ICP备12345678号-1";
@@ -62,36 +61,17 @@ async fn world() -> World {
     World::start(WorldSpec::new(vec![zone()], router)).await
 }
 
+/// The world's options, asking `dns` instead of the world's own server.
 fn options(dns: SocketAddr, world: &World) -> AuditOptions {
-    let mut cloud = CloudRanges::default();
-    cloud.add_text("test", "127.0.0.0/8\n").unwrap();
-    AuditOptions {
-        dns: DnsConfig {
-            servers: vec![dns],
-            query_timeout: Duration::from_millis(300),
-            retries: 0,
-        },
-        fetch: FetchConfig {
-            policy: AddressPolicy::allow_private(),
-            http_port: world.http_port,
-            https_port: world.https_port,
-            ..FetchConfig::default()
-        },
-        ca_files: vec![world.ca_file.clone()],
-        cloud,
-        timeout: Duration::from_secs(2),
-        ..AuditOptions::default()
-    }
+    let mut options = world.audit_options("127.0.0.0/8\n", Duration::from_secs(2));
+    options.dns.servers = vec![dns];
+    options.dns.query_timeout = Duration::from_millis(300);
+    options.concurrency = AuditOptions::default().concurrency;
+    options
 }
 
 fn record(domain: &str) -> FilingRecord {
-    FilingRecord {
-        line: 2,
-        domain: domain.into(),
-        filing_number: NUMBER.into(),
-        site_name: "星河商城".into(),
-        ..Default::default()
-    }
+    support::record(domain, NUMBER, "星河商城")
 }
 
 async fn lookup(dns: SocketAddr, host: &str) -> icp_audit::resolve::HostLookup {
@@ -107,15 +87,6 @@ async fn lookup(dns: SocketAddr, host: &str) -> icp_audit::resolve::HostLookup {
             Instant::now() + Duration::from_secs(2),
         )
         .await
-}
-
-fn codes(report: &SiteReport) -> Vec<&str> {
-    report
-        .verdict
-        .findings
-        .iter()
-        .map(|f| f.code.as_str())
-        .collect()
 }
 
 #[tokio::test]

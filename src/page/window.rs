@@ -968,7 +968,7 @@ impl<'a> BodyScan<'a> {
             "textarea" => return self.start_textarea(name, tag, hidden),
             "meta" => self
                 .metas
-                .push((tag.start, read_meta(self.bytes, tag.start + 5)?)),
+                .push((tag.start, read_meta(self.bytes, tag.start + "<meta".len())?)),
             "button" if self.in_scope("button", &[]) => self.pop_until("button")?,
             _ => {}
         }
@@ -1078,11 +1078,7 @@ impl<'a> BodyScan<'a> {
             (TableMode::Section, "tbody" | "thead" | "tfoot") if top.is_named(name) => {
                 self.pop_explicit()
             }
-            (TableMode::Section, "table") => {
-                self.pop_explicit()?;
-                self.end_tag(name)
-            }
-            (TableMode::Row, "table") => {
+            (TableMode::Section | TableMode::Row, "table") => {
                 self.pop_explicit()?;
                 self.end_tag(name)
             }
